@@ -1,0 +1,152 @@
+"""Run configuration: the profile, the device, the seed.
+
+One environment variable, ``MMLEARN_PROFILE``, sizes every run in the book:
+
+* ``smoke``: tiny subsets and one short epoch, so CI executes the whole book in minutes;
+* ``standard`` (the default): what the stored outputs show, a few minutes a chapter on a
+  2-core CPU;
+* ``full``: the source articles' own settings, for a GPU.
+
+Every experiment's sizes live in :data:`SIZES` below and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+from mmlearn._frameworks import THREADS
+
+PROFILES = ("smoke", "standard", "full")
+DEFAULT_PROFILE = "standard"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSize:
+    """How much data and training one experiment gets under the active profile.
+
+    ``n_train`` / ``n_test`` of ``None`` mean "all of it".
+    """
+
+    n_train: int | None
+    n_test: int | None
+    epochs: int
+    batch_size: int
+
+
+# experiment -> profile -> size. Add a row here when a chapter needs a new experiment.
+SIZES: dict[str, dict[str, RunSize]] = {
+    # Part I, chapter 1: a first look at fusion with linear classifiers.
+    "background.fusion": {
+        "smoke": RunSize(n_train=600, n_test=300, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=1, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=64),
+    },
+    # --- Part I, chapters 2-5: transposed convolution, the article's and the formula network ---
+    # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
+    # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
+    # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
+}
+
+
+def get_profile() -> str:
+    """The active profile, from ``MMLEARN_PROFILE`` (default ``standard``)."""
+    name = os.environ.get("MMLEARN_PROFILE", DEFAULT_PROFILE).strip().lower() or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(f"MMLEARN_PROFILE={name!r} is not a profile. Use one of "
+                         f"{', '.join(PROFILES)}, for example: MMLEARN_PROFILE=smoke")
+    return name
+
+
+def run_size(experiment: str, profile: str | None = None) -> RunSize:
+    """Sizes of ``experiment`` under ``profile`` (default: the active profile)."""
+    profile = get_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
+    if experiment not in SIZES:
+        raise KeyError(f"no sizes are defined for experiment {experiment!r}; known experiments: "
+                       f"{', '.join(sorted(SIZES))}. Add a row to mmlearn.config.SIZES.")
+    return SIZES[experiment][profile]
+
+
+def get_device() -> torch.device:
+    """The accelerator to use: CUDA, then Apple MPS, then the CPU.
+
+    ``MMLEARN_DEVICE`` (``cuda``, ``mps`` or ``cpu``) overrides the choice. TensorFlow is told
+    the same choice by :func:`configure_tensorflow`.
+    """
+    wanted = os.environ.get("MMLEARN_DEVICE", "").strip().lower()
+    available = {"cuda": torch.cuda.is_available(),
+                 "mps": torch.backends.mps.is_available(),
+                 "cpu": True}
+    if wanted:
+        if wanted not in available:
+            raise ValueError(f"MMLEARN_DEVICE={wanted!r} is not a device; use cuda, mps or cpu")
+        if not available[wanted]:
+            raise RuntimeError(f"MMLEARN_DEVICE={wanted!r} was asked for, but this machine has no "
+                               f"{wanted} device; unset MMLEARN_DEVICE to choose automatically")
+        return torch.device(wanted)
+    return torch.device(next(name for name, ok in available.items() if ok))
+
+
+def configure_tensorflow():
+    """Import TensorFlow with the book's settings and return the module.
+
+    TensorFlow gets the same device as PyTorch: when PyTorch runs on the CPU, TensorFlow's GPUs
+    are hidden from it.
+    """
+    import tensorflow as tf
+
+    if get_device().type == "cpu":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # TensorFlow already initialised its devices in this process
+            pass
+    return tf
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Make a run repeatable on the same machine: Python, NumPy, PyTorch and TensorFlow."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        tf.keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    profile: str
+    device: torch.device
+    threads: int
+    seed: int
+
+    def __str__(self) -> str:
+        return (f"profile: {self.profile} | device: {self.device.type} | "
+                f"threads: {self.threads} | seed: {self.seed}")
+
+
+def setup(seed: int = 0, tensorflow: bool = False) -> RunInfo:
+    """The one call at the top of every chapter: seed, pick the device, print the settings.
+
+    With ``tensorflow=True`` TensorFlow is imported and configured too, so that its seed and
+    device follow the same choice.
+    """
+    if tensorflow:
+        configure_tensorflow()
+    seed_everything(seed)
+    info = RunInfo(profile=get_profile(), device=get_device(), threads=THREADS, seed=seed)
+    print(info)
+    return info

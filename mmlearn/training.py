@@ -1,0 +1,104 @@
+"""The PyTorch training loop every chapter uses, and in-memory batching.
+
+The loop is deliberately small: the chapter decides what a batch is and what the loss is
+(``loss_fn(model, batch) -> scalar tensor``), so classification, fusion and contrastive
+models all train through the same :func:`fit`. Keras models use Keras' own ``fit``; both
+return per-epoch histories as ``dict[str, list[float]]`` so the same plots draw them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from mmlearn.config import get_device
+
+
+class ArrayBatches:
+    """Mini-batches of in-memory arrays as tensors, reshuffled each epoch with a fixed seed.
+
+    Slicing whole tensors is many times faster than ``DataLoader`` over a ``TensorDataset``,
+    which indexes one sample at a time. Arrays must share their first dimension.
+    """
+
+    def __init__(self, *arrays, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False):
+        if not arrays:
+            raise ValueError("ArrayBatches needs at least one array")
+        self.tensors = [torch.as_tensor(np.asarray(a)) if not torch.is_tensor(a) else a for a in arrays]
+        n = len(self.tensors[0])
+        if any(len(t) != n for t in self.tensors):
+            raise ValueError("all arrays must have the same number of rows, got "
+                             f"{[len(t) for t in self.tensors]}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield tuple(t[idx] for t in self.tensors)
+
+
+def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs: int,
+        optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        device: torch.device | None = None, verbose: bool = True) -> dict[str, list[float]]:
+    """Train ``model`` for ``epochs`` passes over ``batches``; return the per-epoch history.
+
+    ``loss_fn(model, batch)`` returns the mean loss of one batch (already on ``device``).
+    ``evaluate(model)``, if given, runs after each epoch in eval mode and returns metrics
+    such as ``{"test_accuracy": 0.97}``; they join the history.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = get_device() if device is None else device
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history: dict[str, list[float]] = {"loss": [], "seconds": []}
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start, total, count = time.perf_counter(), 0.0, 0
+        for batch in batches:
+            batch = to_device(batch, device)
+            loss = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch[0])
+            count += len(batch[0])
+        history["loss"].append(total / max(count, 1))
+        history["seconds"].append(time.perf_counter() - start)
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                for key, value in evaluate(model).items():
+                    history.setdefault(key, []).append(float(value))
+        if verbose:
+            extra = "".join(f"  {k} {v[-1]:.4f}" for k, v in history.items() if k not in ("loss", "seconds"))
+            print(f"epoch {epoch:>3}/{epochs}  loss {history['loss'][-1]:.4f}{extra}  "
+                  f"({history['seconds'][-1]:.1f} s)")
+    return history
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, *inputs, batch_size: int = 256,
+            device: torch.device | None = None) -> torch.Tensor:
+    """``model(*inputs)`` over in-memory inputs in batches, in eval mode; outputs on the CPU."""
+    device = get_device() if device is None else device
+    model.to(device).eval()
+    outputs = [model(*to_device(batch, device)).cpu()
+               for batch in ArrayBatches(*inputs, batch_size=batch_size, shuffle=False)]
+    return torch.cat(outputs)
