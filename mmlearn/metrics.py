@@ -27,3 +27,19 @@ def confusion_matrix(predictions, targets, n_classes: int) -> np.ndarray:
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (true, pred), 1)
     return matrix
+
+
+def recall_at_k(similarity, query_labels, item_labels, ks=(1, 5, 10)) -> dict[int, float]:
+    """Retrieval Recall@K: for each query (a row of ``similarity``, (Q, I)), is at least one of
+    its K most similar items a hit, i.e. an item whose label equals the query's label?
+
+    For exact-pair retrieval pass ``query_labels = item_labels = arange(N)``.
+    """
+    sim = np.asarray(similarity.detach().cpu() if hasattr(similarity, "detach") else similarity)
+    q, i = np.asarray(query_labels), np.asarray(item_labels)
+    if sim.shape != (len(q), len(i)):
+        raise ValueError(f"similarity has shape {sim.shape}; expected (queries, items) = "
+                         f"({len(q)}, {len(i)})")
+    order = np.argsort(-sim, axis=1, kind="stable")
+    hits = i[order] == q[:, None]
+    return {k: float(hits[:, :k].any(axis=1).mean()) for k in ks}
