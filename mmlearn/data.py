@@ -244,18 +244,33 @@ def _download(url: str, path: Path, key: str) -> Path:
         raise
 
 
-def _read_cifar_tarball(path: Path):
-    def batch(tar, name):
-        with tar.extractfile(f"cifar-10-batches-py/{name}") as f:
+def _read_cifar(path: Path):
+    """CIFAR-10's python batches, from the archive or from a folder Keras extracted it to."""
+    def batch(open_member, name):
+        with open_member(name) as f:
             d = pickle.load(f, encoding="bytes")
         x = d[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # NCHW -> NHWC
         return x.astype(np.uint8), np.asarray(d[b"labels"], dtype=np.int64)
 
-    with tarfile.open(path, "r:gz") as tar:
-        parts = [batch(tar, f"data_batch_{i}") for i in range(1, 6)]
-        x_test, y_test = batch(tar, "test_batch")
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            x_test, y_test)
+    def read(open_member):
+        parts = [batch(open_member, f"data_batch_{i}") for i in range(1, 6)]
+        x_test, y_test = batch(open_member, "test_batch")
+        return {"x_train": np.concatenate([p[0] for p in parts]),
+                "y_train": np.concatenate([p[1] for p in parts]), "x_test": x_test, "y_test": y_test}
+
+    if path.is_dir():
+        return read(lambda name: open(path / name, "rb"))
+    with tarfile.open(verified(path, "cifar-10-python.tar.gz"), "r:gz") as tar:
+        return read(lambda name: tar.extractfile(f"cifar-10-batches-py/{name}"))
+
+
+def _find_cifar() -> Path | None:
+    """The archive, or a folder ``keras.datasets.cifar10.load_data()`` extracted, if cached."""
+    archive = _keras_cache() / "cifar-10-python.tar.gz"
+    if archive.exists():
+        return archive
+    folders = sorted(_keras_cache().glob("**/cifar-10-batches-py/data_batch_1"))
+    return folders[0].parent if folders else None
 
 
 def cifar10_standin() -> ImageDataset:
@@ -280,23 +295,20 @@ def load_cifar10(download: bool | None = None, verbose: bool = True) -> ImageDat
     """
     if download is None:
         download = os.environ.get("MMLEARN_OFFLINE", "") not in ("1", "true", "yes")
-    path = _keras_cache() / "cifar-10-python.tar.gz"
-    reason = "not in Keras' cache and downloads are off"
+    reason = "not in Keras' cache and downloads are off (MMLEARN_OFFLINE=1 or download=False)"
     try:
-        if not path.exists() and download:
+        path = _find_cifar()
+        if path is None and download:
             if _host_reachable(CIFAR10_URL):
-                _download(CIFAR10_URL, path, "cifar-10-python.tar.gz")
+                path = _download(CIFAR10_URL, _keras_cache() / "cifar-10-python.tar.gz",
+                                 "cifar-10-python.tar.gz")
             else:
                 reason = f"not in Keras' cache, and {CIFAR10_URL} is unreachable"
-        if path.exists():
-            def build():
-                x_train, y_train, x_test, y_test = _read_cifar_tarball(
-                    verified(path, "cifar-10-python.tar.gz"))
-                return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-            d = cached_arrays("cifar10", build)
+        if path is not None:
+            d = cached_arrays("cifar10", lambda: _read_cifar(path))
             return ImageDataset(d["x_train"], d["y_train"], d["x_test"], d["y_test"],
                                 class_names=CIFAR10_CLASSES, source="CIFAR-10")
-    except (OSError, DataError) as err:
+    except (OSError, DataError, pickle.UnpicklingError, KeyError) as err:
         reason = str(err)
     standin = cifar10_standin()
     if verbose:

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+import mmlearn as mm
+from mmlearn import config
+
+
+def test_default_profile_is_standard(monkeypatch):
+    monkeypatch.delenv("MMLEARN_PROFILE", raising=False)
+    assert mm.get_profile() == "standard"
+
+
+@pytest.mark.parametrize("name", ["smoke", "standard", "full", " Smoke "])
+def test_known_profiles(monkeypatch, name):
+    monkeypatch.setenv("MMLEARN_PROFILE", name)
+    assert mm.get_profile() == name.strip().lower()
+
+
+def test_bad_profile_says_what_to_use(monkeypatch):
+    monkeypatch.setenv("MMLEARN_PROFILE", "fast")
+    with pytest.raises(ValueError, match="smoke, standard, full"):
+        mm.get_profile()
+
+
+def test_every_experiment_has_every_profile():
+    for name, sizes in config.SIZES.items():
+        assert set(sizes) == set(mm.PROFILES), name
+        for size in sizes.values():
+            assert size.epochs >= 1 and size.batch_size >= 1, name
+
+
+def test_smoke_is_never_bigger_than_standard():
+    def n(v):
+        return float("inf") if v is None else v
+    for name, sizes in config.SIZES.items():
+        smoke, standard = sizes["smoke"], sizes["standard"]
+        assert n(smoke.n_train) <= n(standard.n_train), name
+        assert smoke.epochs <= standard.epochs, name
+
+
+def test_run_size_follows_profile(monkeypatch):
+    monkeypatch.setenv("MMLEARN_PROFILE", "smoke")
+    assert mm.run_size("background.fusion") == config.SIZES["background.fusion"]["smoke"]
+
+
+def test_unknown_experiment_lists_known_ones():
+    with pytest.raises(KeyError, match="background.fusion"):
+        mm.run_size("no.such.experiment")
+
+
+def test_device_override(monkeypatch):
+    monkeypatch.setenv("MMLEARN_DEVICE", "cpu")
+    assert mm.get_device() == torch.device("cpu")
+    monkeypatch.setenv("MMLEARN_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="cuda, mps or cpu"):
+        mm.get_device()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_asked_for_but_missing(monkeypatch):
+    monkeypatch.setenv("MMLEARN_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="no cuda device"):
+        mm.get_device()
+
+
+def test_seeding_repeats_numpy_and_torch():
+    def draw():
+        mm.seed_everything(123)
+        return np.random.rand(3), torch.rand(3), torch.nn.Linear(4, 2).weight.detach().clone()
+    a, b = draw(), draw()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_seed_must_be_non_negative_int():
+    with pytest.raises(ValueError, match="non-negative int"):
+        mm.seed_everything(-1)
+
+
+def test_setup_prints_profile_device_threads(capsys, monkeypatch):
+    monkeypatch.setenv("MMLEARN_PROFILE", "smoke")
+    info = mm.setup(seed=1)
+    out = capsys.readouterr().out
+    assert "profile: smoke" in out and "device: " in out and f"threads: {info.threads}" in out

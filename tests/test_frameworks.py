@@ -1,0 +1,42 @@
+"""`import mmlearn` first makes any later import order of the frameworks safe."""
+import itertools
+import os
+import subprocess
+import sys
+
+import pytest
+
+IMPORTS = {
+    "tensorflow": "import tensorflow as tf; tf.constant(1.0)",
+    "torchvision": "import torchvision; torchvision.models.resnet18()",
+    "transformers": ("from transformers import BertConfig, BertModel; "
+                     "BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, "
+                     "num_attention_heads=2, intermediate_size=8))"),
+}
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "MMLEARN_THREADS"))}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(IMPORTS)), ids="-".join)
+def test_any_import_order_after_mmlearn(order):
+    code = "import mmlearn\n" + "\n".join(IMPORTS[name] for name in order) + "\nprint('ok')"
+    result = run_python(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_tensorflow_start_up_is_quiet():
+    result = run_python("import mmlearn; import tensorflow as tf; print(tf.reduce_sum(tf.ones(3)).numpy())")
+    assert result.returncode == 0, result.stderr[-2000:]
+    noisy = [line for line in result.stderr.splitlines() if line.strip()]
+    assert noisy == [], noisy
+
+
+def test_bad_thread_count_is_explained():
+    env = {**os.environ, "MMLEARN_THREADS": "two"}
+    result = subprocess.run([sys.executable, "-c", "import mmlearn"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode != 0 and "MMLEARN_THREADS='two' is not a positive integer" in result.stderr

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+import torch
+
+from mmlearn import metrics
+
+
+def test_accuracy_from_labels_and_scores():
+    assert metrics.accuracy([0, 1, 2, 2], [0, 1, 1, 2]) == 0.75
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    assert metrics.accuracy(scores, [0, 0]) == 0.5
+    with pytest.raises(ValueError, match="give 2 labels but targets 3"):
+        metrics.accuracy([0, 1], [0, 1, 1])
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    m = metrics.confusion_matrix([0, 1, 1, 2], [0, 0, 1, 2], n_classes=3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_recall_at_k():
+    sim = np.array([[0.9, 0.5, 0.1], [0.8, 0.2, 0.3], [0.0, 0.1, 0.2]])
+    r = metrics.recall_at_k(sim, np.arange(3), np.arange(3), ks=(1, 2, 3))
+    assert r == {1: 2 / 3, 2: 2 / 3, 3: 1.0}
+    # class-level hits: query 1 has label 0, like item 0
+    r = metrics.recall_at_k(sim, [0, 0, 1], [0, 1, 1], ks=(1,))
+    assert r[1] == 1.0
+    with pytest.raises(ValueError, match="expected \\(queries, items\\)"):
+        metrics.recall_at_k(sim, np.arange(2), np.arange(3))
