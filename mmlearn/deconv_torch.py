@@ -1,0 +1,296 @@
+"""Part I's two networks in PyTorch: the article's ``ArticleNet`` and the formula's ``FormulaNet``.
+
+The article writes its model as ``y = softmax(g_GC(p_AP(c_R(c_C(x)))))``: convolutions
+``c_C``, transposed convolutions ``c_R``, adaptive pooling ``p_AP`` and a dense layer
+``g_GC``. Its code builds something else, so this module holds both:
+
+* :class:`ArticleNet`, the article's code as written: three (conv, transposed conv) stages
+  that upsample 32 -> 64 -> 128 -> 256, then Flatten and one Dense layer. With 10 classes the
+  Dense layer alone has 83,886,090 weights (256 * 256 * 128 inputs).
+* :class:`FormulaNet`, the network the formula describes: strided convolutions down to a
+  coarse grid (c_C), transposed convolutions back up to a finer one (c_R), adaptive average
+  pooling (p_AP) and a dense layer (g_GC).
+
+Both return *logits*; the article's ``Dense(activation="softmax")`` becomes softmax inside the
+loss (``F.cross_entropy``), the same function computed more stably. The Keras twins live in
+:mod:`mmlearn.deconv_keras` under the same names; :mod:`mmlearn.deconv_parity` moves weights
+between them. Padding is chosen so that every layer matches Keras' ``padding="same"``
+exactly (symmetric padding ``(kernel - stride) / 2``), and BatchNorm uses Keras' defaults
+(epsilon 1e-3, moving-average momentum 0.99, i.e. PyTorch momentum 0.01).
+
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+BN_EPS = 1e-3        # Keras' BatchNormalization default
+BN_MOMENTUM = 0.01   # PyTorch counts momentum the other way round: 1 - Keras' 0.99
+
+
+def same_padding(kernel_size: int, stride: int) -> int:
+    """Padding per side that makes a conv output ``size / stride`` (Keras' ``"same"``).
+
+    Keras pads ``kernel - stride`` in total and puts the odd pixel, if any, at the end; PyTorch
+    pads both sides equally, so the two agree only when ``kernel - stride`` is even.
+    """
+    if kernel_size < stride or (kernel_size - stride) % 2:
+        raise ValueError(f"kernel_size={kernel_size}, stride={stride}: 'same' padding needs "
+                         "kernel_size - stride to be even and non-negative (e.g. 3 with stride 1, "
+                         "4 with stride 2) so that both sides get the same padding")
+    return (kernel_size - stride) // 2
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+class ConvBlock(nn.Sequential):
+    """Conv2d -> BatchNorm -> ReLU, with Keras-style ``"same"`` padding.
+
+    ``(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                      padding=same_padding(kernel_size, stride)),
+            nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DeconvBlock(nn.Sequential):
+    """Transposed convolution (反卷积) -> BatchNorm -> ReLU: upsample a feature map by ``stride``.
+
+    ``(B, in_channels, H, W) -> (B, out_channels, H * stride, W * stride)``; the default
+    4x4 kernel with stride 2 doubles the grid. It matches Keras'
+    ``Conv2DTranspose(out_channels, kernel_size, strides=stride, padding="same")``.
+
+    Set ``batch_norm=False`` and/or ``activation=False`` for an output layer (for example the
+    last layer of an image decoder, followed by your own ``tanh`` or ``sigmoid``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2,
+                 batch_norm: bool = True, activation: bool = True):
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride,
+                                                      padding=same_padding(kernel_size, stride))]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM))
+        if activation:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+# --- input checks shared by both networks ------------------------------------------------------
+
+def _check_n_classes(n_classes) -> int:
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int of at least 2 (10 for CIFAR-10 and the digits), "
+                         f"got {n_classes!r}")
+    return int(n_classes)
+
+
+def _check_widths(widths, name: str) -> tuple[int, ...]:
+    widths = tuple(widths)
+    if not all(isinstance(w, (int, np.integer)) and w > 0 for w in widths):
+        raise ValueError(f"{name} must be positive ints (channels per stage), got {widths!r}")
+    return tuple(int(w) for w in widths)
+
+
+def _check_batch(x, in_channels: int, size_multiple: int, image_size: int | None = None) -> None:
+    """Raise a ValueError naming the expected form unless ``x`` is a float (B, C, H, W) batch."""
+    expected = (f"expected a float tensor of shape (B, {in_channels}, H, W), channels first"
+                + (f", H = W = {image_size}" if image_size else
+                   f", H and W multiples of {size_multiple}"))
+    if not torch.is_tensor(x):
+        raise TypeError(f"{expected}; got {type(x).__name__}. Convert images with "
+                        "deconv_torch.prepare_images(x)")
+    if x.ndim != 4:
+        raise ValueError(f"{expected}; got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{expected}; got dtype {x.dtype}. Scale uint8 images to [0, 1] with "
+                        "deconv_torch.prepare_images(x)")
+    if x.shape[1] != in_channels:
+        hint = (": transpose channels-last input with x.permute(0, 3, 1, 2)"
+                if x.shape[-1] == in_channels else "")
+        raise ValueError(f"{expected}; got {tuple(x.shape)}{hint}")
+    h, w = x.shape[2:]
+    if (image_size and (h, w) != (image_size, image_size)) or h % size_multiple or w % size_multiple:
+        raise ValueError(f"{expected}; got {tuple(x.shape)}")
+
+
+def prepare_images(images, in_channels: int = 3) -> torch.Tensor:
+    """Images as the loaders give them -> a float32 (N, C, H, W) tensor in [0, 1].
+
+    Accepts NumPy arrays or tensors, channels last (N, H, W, C), uint8 (0..255) or float
+    (already in [0, 1]); grey (N, H, W) is accepted when ``in_channels == 1``.
+    """
+    x = images.detach().cpu().numpy() if torch.is_tensor(images) else np.asarray(images)
+    expected = (f"expected images of shape (N, H, W, {in_channels}) channels-last, uint8 or float32"
+                + (" (or (N, H, W))" if in_channels == 1 else ""))
+    if x.ndim == 3 and in_channels == 1:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] != in_channels:
+        hint = (": transpose with x.transpose(0, 2, 3, 1)"
+                if x.ndim == 4 and x.shape[1] == in_channels else "")
+        raise ValueError(f"{expected}, got {x.shape}{hint}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    else:
+        raise TypeError(f"{expected}, got dtype {x.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # (N, H, W, C) -> (N, C, H, W)
+
+
+# --- the article's network ---------------------------------------------------------------------
+
+class ArticleNet(nn.Module):
+    """The article's code, layer for layer: (conv 3x3, transposed conv 4x4 / 2) x 3, Flatten, Dense.
+
+    With the defaults the grid grows 32 -> 256 while nothing new enters the network, and the
+    Dense layer sees 256 * 256 * 128 = 8,388,608 inputs per image. ``head="pool"`` replaces
+    Flatten by global average pooling, to show that the 256x256 feature maps themselves, not
+    only the Dense layer, make the network slow.
+    """
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 10, image_size: int = 32,
+                 widths=(32, 64, 128), head: str = "flatten"):
+        super().__init__()
+        self.n_classes = _check_n_classes(n_classes)
+        widths = _check_widths(widths, "widths")
+        if head not in ("flatten", "pool"):
+            raise ValueError(f"head must be 'flatten' (the article) or 'pool', got {head!r}")
+        self.in_channels, self.image_size = in_channels, image_size
+        stages, c = [], in_channels
+        for w in widths:
+            stages += [ConvBlock(c, w, 3, 1),     # (B, c, S, S) -> (B, w, S, S)
+                       DeconvBlock(w, w, 4, 2)]   # (B, w, S, S) -> (B, w, 2S, 2S)
+            c = w
+        self.features = nn.Sequential(*stages)
+        out_size = image_size * 2 ** len(widths)
+        if head == "flatten":   # (B, c, 256, 256) -> (B, c * 256 * 256)
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * out_size * out_size, self.n_classes))
+        else:                   # (B, c, 256, 256) -> (B, c)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, self.n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_batch(x, self.in_channels, 1, self.image_size)
+        return self.head(self.features(x))
+
+
+# --- the network the formula describes ----------------------------------------------------------
+
+class FormulaNet(nn.Module):
+    """``softmax(g_GC(p_AP(c_R(c_C(x)))))`` built sensibly; returns logits.
+
+    * ``c_C``: one stride-2 :class:`ConvBlock` (4x4) per entry of ``widths``: 32 -> 16 -> 8 -> 4;
+    * ``c_R``: one stride-2 :class:`DeconvBlock` per entry of ``up_widths``: 4 -> 8 -> 16;
+    * ``p_AP``: adaptive average pooling to ``pool_size`` x ``pool_size``, whatever the grid;
+    * ``g_GC``: a dense layer to ``n_classes`` logits.
+
+    Input height and width must be multiples of ``2 ** len(widths)``.
+    """
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128),
+                 up_widths=(64, 32), pool_size: int = 1):
+        super().__init__()
+        self.n_classes = _check_n_classes(n_classes)
+        widths, up_widths = _check_widths(widths, "widths"), _check_widths(up_widths, "up_widths")
+        if not widths:
+            raise ValueError("widths needs at least one stage: the encoder c_C")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self.in_channels, self.size_multiple = in_channels, 2 ** len(widths)
+        down, c = [], in_channels
+        for w in widths:
+            down.append(ConvBlock(c, w, 4, 2))    # (B, c, S, S) -> (B, w, S/2, S/2)
+            c = w
+        up = []
+        for w in up_widths:
+            up.append(DeconvBlock(c, w, 4, 2))    # (B, c, S, S) -> (B, w, 2S, 2S)
+            c = w
+        self.c_C, self.c_R = nn.Sequential(*down), nn.Sequential(*up)
+        self.p_AP = nn.AdaptiveAvgPool2d(pool_size)  # (B, c, S, S) -> (B, c, p, p)
+        self.g_GC = nn.Sequential(nn.Flatten(), nn.Linear(c * pool_size * pool_size, self.n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_batch(x, self.in_channels, self.size_multiple)
+        return self.g_GC(self.p_AP(self.c_R(self.c_C(x))))
+
+
+# --- building, counting, timing --------------------------------------------------------------------
+
+def build(name: str, **config) -> nn.Module:
+    """``build("article", ...)`` or ``build("formula", ...)``; ``config`` goes to the class."""
+    models = {"article": ArticleNet, "formula": FormulaNet}
+    if name not in models:
+        raise ValueError(f"unknown network {name!r}; expected one of {', '.join(models)}")
+    return models[name](**config)
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Parameters counted the way Keras' ``model.summary()`` counts them.
+
+    ``trainable``: weights and biases; ``non_trainable``: BatchNorm's running mean and
+    variance (buffers in PyTorch, non-trainable weights in Keras); ``total``: both.
+    """
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    stats = sum(m.running_mean.numel() + m.running_var.numel()
+                for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    return {"trainable": trainable, "non_trainable": frozen + stats, "total": trainable + frozen + stats}
+
+
+def activation_bytes(model: nn.Module, input_shape, dtype_bytes: int = 4) -> int:
+    """Bytes of all layer outputs of one forward pass on a batch of ``input_shape`` (B, C, H, W).
+
+    Training keeps roughly these alive for the backward pass. Every output grows linearly
+    with the batch, so one image is run (in eval mode, leaving BatchNorm's statistics alone)
+    and the sum is scaled by B.
+    """
+    batch, *image = input_shape
+    total = 0
+
+    def count(_module, _inputs, output):
+        nonlocal total
+        total += output.numel() * dtype_bytes
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *image), device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total * batch
+
+
+def train_step_seconds(model: nn.Module, batch_size: int, steps: int, image_size: int = 32,
+                       lr: float = 1e-3, seed: int = 0) -> list[float]:
+    """Wall time of ``steps`` Adam training steps on random images, after one warm-up step."""
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}")
+    g = torch.Generator().manual_seed(seed)
+    in_channels = model.in_channels
+    x = torch.rand(batch_size, in_channels, image_size, image_size, generator=g)
+    y = torch.randint(0, model.n_classes, (batch_size,), generator=g)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]

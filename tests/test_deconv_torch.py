@@ -1,0 +1,104 @@
+"""mmlearn.deconv_torch: shapes, parameter counts, padding that matches Keras, bad input."""
+
+import mmlearn  # noqa: F401  (first: sets threads and the import order)
+
+import numpy as np
+import pytest
+import torch
+
+from mmlearn import deconv_torch as dt
+
+
+def test_article_net_parameter_count_matches_the_article():
+    counts = dt.parameter_counts(dt.ArticleNet())
+    assert counts["total"] == 84_325_418
+    assert counts["non_trainable"] == 896          # BatchNorm running mean + variance
+    dense = dt.ArticleNet().head[1]
+    assert dense.weight.numel() + dense.bias.numel() == 83_886_090
+
+
+def test_blocks_resize_as_documented():
+    x = torch.rand(2, 5, 8, 8)
+    assert dt.ConvBlock(5, 7, 3, 1)(x).shape == (2, 7, 8, 8)
+    assert dt.ConvBlock(5, 7, 4, 2)(x).shape == (2, 7, 4, 4)
+    assert dt.DeconvBlock(5, 7)(x).shape == (2, 7, 16, 16)
+    assert dt.DeconvBlock(5, 7, 8, 4)(x).shape == (2, 7, 32, 32)
+    bare = dt.DeconvBlock(5, 3, batch_norm=False, activation=False)
+    assert len(bare) == 1 and (bare(x) < 0).any()   # no ReLU: negative outputs survive
+
+
+def test_same_padding_rejects_asymmetric_cases():
+    with pytest.raises(ValueError, match="kernel_size - stride to be even"):
+        dt.same_padding(3, 2)
+
+
+def test_tiny_networks_shapes_and_grid_sizes():
+    article = dt.ArticleNet(in_channels=1, n_classes=4, image_size=8, widths=(2, 3, 4))
+    assert article(torch.rand(3, 1, 8, 8)).shape == (3, 4)
+    assert article.head[1].in_features == 4 * 64 * 64
+    formula = dt.FormulaNet(n_classes=5, widths=(4, 8), up_widths=(6,), pool_size=2)
+    assert formula(torch.rand(2, 3, 16, 16)).shape == (2, 5)
+    assert formula.c_R(formula.c_C(torch.rand(2, 3, 16, 16))).shape == (2, 6, 8, 8)
+    # Adaptive pooling makes the head independent of the input size.
+    assert formula(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+
+
+def test_pool_head_is_small():
+    counts = dt.parameter_counts(dt.ArticleNet(head="pool"))
+    assert counts["total"] == 84_325_418 - 83_886_090 + 128 * 10 + 10
+
+
+def test_activation_bytes_scale_with_batch_and_leave_statistics_alone():
+    net = dt.FormulaNet(widths=(4,), up_widths=())
+    before = net.c_C[0][1].running_mean.clone()
+    one, four = dt.activation_bytes(net, (1, 3, 8, 8)), dt.activation_bytes(net, (4, 3, 8, 8))
+    assert four == 4 * one > 0
+    assert torch.equal(before, net.c_C[0][1].running_mean) and net.training
+
+
+def test_train_step_seconds_trains():
+    net = dt.FormulaNet(widths=(4,), up_widths=(4,))
+    w = net.g_GC[1].weight.detach().clone()
+    times = dt.train_step_seconds(net, batch_size=4, steps=2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+    assert not torch.equal(w, net.g_GC[1].weight)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.rand(2, 32, 32, 3), r"x.permute\(0, 3, 1, 2\)"),
+    (torch.rand(3, 32, 32), r"shape \(B, 3, H, W\)"),
+    (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "prepare_images"),
+    (np.zeros((2, 3, 32, 32), np.float32), "prepare_images"),
+    (torch.rand(2, 3, 30, 30), "multiples of 8"),
+])
+def test_bad_batches_name_the_expected_form(bad, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        dt.FormulaNet()(bad)
+
+
+def test_article_net_wants_its_image_size():
+    with pytest.raises(ValueError, match="H = W = 32"):
+        dt.ArticleNet(widths=(2, 2, 2))(torch.rand(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("n_classes", [0, 1, 2.5, None, True])
+def test_unknown_class_count_is_rejected(n_classes):
+    with pytest.raises(ValueError, match="n_classes must be an int of at least 2"):
+        dt.FormulaNet(n_classes=n_classes)
+
+
+def test_prepare_images():
+    x = np.full((2, 4, 4, 3), 255, np.uint8)
+    t = dt.prepare_images(x)
+    assert t.shape == (2, 3, 4, 4) and t.dtype == torch.float32 and float(t.max()) == 1.0
+    assert dt.prepare_images(np.zeros((2, 4, 4), np.uint8), in_channels=1).shape == (2, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"x.transpose\(0, 2, 3, 1\)"):
+        dt.prepare_images(np.zeros((2, 3, 4, 4), np.uint8))
+    with pytest.raises(TypeError, match="uint8 or float32"):
+        dt.prepare_images(np.zeros((2, 4, 4, 3), np.int32))
+
+
+def test_build_by_name():
+    assert isinstance(dt.build("formula", widths=(4,), up_widths=()), dt.FormulaNet)
+    with pytest.raises(ValueError, match="'article', 'formula'|article, formula"):
+        dt.build("resnet")
