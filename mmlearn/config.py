@@ -51,6 +51,16 @@ SIZES: dict[str, dict[str, RunSize]] = {
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
+    "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
+        "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
+    },
+    "voice.retrieval": {  # spoken digit -> handwritten digit images, contrastive joint space
+        "smoke": RunSize(n_train=800, n_test=300, epochs=1, batch_size=100),
+        "standard": RunSize(n_train=None, n_test=None, epochs=5, batch_size=100),
+        "full": RunSize(n_train=None, n_test=None, epochs=30, batch_size=100),
+    },
 }
 
 
