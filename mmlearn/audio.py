@@ -1,0 +1,235 @@
+"""Speech in and out: synthesis with eSpeak NG, recognition with PocketSphinx, spectrograms,
+and a small encoder for spoken-digit MFCC sequences.
+
+Everything here runs offline. eSpeak NG comes from the ``espeakng-loader`` wheel, which ships
+``libespeak-ng`` and its voice data; we call the library's C API through ``ctypes``, so no
+``espeak-ng`` program needs to be installed. PocketSphinx comes with its US-English acoustic
+model, dictionary and language model.
+
+Waveforms are 1-D NumPy arrays (mono) of float32 samples in [-1, 1] together with their
+sample rate in Hz. eSpeak NG speaks at :data:`SYNTH_RATE` (22,050 Hz); PocketSphinx's model
+expects :data:`ASR_RATE` (16,000 Hz), so :func:`transcribe` asks for that rate and
+:func:`resample` converts between the two.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import threading
+
+import numpy as np
+import torch
+from torch import nn
+
+SYNTH_RATE = 22_050
+ASR_RATE = 16_000
+N_MFCC = 13
+
+_EE_OK = 0
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_POS_CHARACTER = 1
+_ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_RATE = 1
+
+
+# --- input checks --------------------------------------------------------------------------
+
+def as_waveform(waveform, sample_rate: int, expected_rate: int | None = None) -> np.ndarray:
+    """``waveform`` as float32 mono in [-1, 1], after checking its shape, type and rate.
+
+    Accepts float arrays in [-1, 1] or int16 PCM. Raises ``ValueError`` naming the expected
+    form for stereo or empty input, and for a rate other than ``expected_rate``.
+    """
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+    if expected_rate is not None and sample_rate != expected_rate:
+        raise ValueError(f"expected audio sampled at {expected_rate} Hz, got {sample_rate} Hz: "
+                         f"convert it with mmlearn.audio.resample(waveform, {sample_rate}, "
+                         f"{expected_rate})")
+    x = np.asarray(waveform)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono waveform of shape (samples,), got shape {x.shape}; "
+                         f"mix stereo (samples, 2) down with waveform.mean(axis=1)")
+    if x.size == 0:
+        raise ValueError("the waveform is empty: expected at least one sample")
+    if x.dtype == np.int16:
+        return x.astype(np.float32) / 32768.0
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"expected float samples in [-1, 1] or int16 PCM, got dtype {x.dtype}")
+    return x.astype(np.float32)
+
+
+def _pcm16(waveform: np.ndarray) -> np.ndarray:
+    return (np.clip(waveform, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+# --- synthesis: eSpeak NG through its C API --------------------------------------------------
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                   ctypes.c_void_p)
+_espeak_lock = threading.Lock()
+
+
+@functools.cache
+def _espeak():
+    """Load libespeak-ng once per process and initialise it for synchronous synthesis."""
+    import espeakng_loader
+
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
+    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
+                                 espeakng_loader.get_data_path().encode(), 0)
+    if rate != SYNTH_RATE:
+        raise RuntimeError(f"eSpeak NG failed to start (it returned {rate}, expected its sample "
+                           f"rate {SYNTH_RATE}); reinstall espeakng-loader")
+    return lib
+
+
+def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 160) -> tuple[np.ndarray, int]:
+    """Speak ``text`` with eSpeak NG; returns (float32 waveform in [-1, 1], 22,050).
+
+    ``voice`` is an eSpeak NG voice name such as ``"en-us"`` or ``"en"``;
+    ``words_per_minute`` must lie in 80..450.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"expected non-empty text to speak, got {text!r}")
+    if not 80 <= words_per_minute <= 450:
+        raise ValueError(f"words_per_minute must be in 80..450, got {words_per_minute}")
+    lib = _espeak()
+    chunks: list[np.ndarray] = []
+
+    def collect(samples, n, _events):
+        if n > 0:
+            chunks.append(np.ctypeslib.as_array(samples, shape=(n,)).copy())
+        return 0  # 0 = keep going
+
+    callback = _SYNTH_CALLBACK(collect)  # must stay referenced while eSpeak may call it
+    encoded = text.encode("utf-8")
+    with _espeak_lock:
+        lib.espeak_SetSynthCallback(callback)
+        if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise ValueError(f"eSpeak NG has no voice {voice!r}; try 'en-us', 'en' or 'de'")
+        lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
+        status = lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0,
+                                  _ESPEAK_CHARS_UTF8, None, None)
+        lib.espeak_Synchronize()
+    if status != _EE_OK or not chunks:
+        raise RuntimeError(f"eSpeak NG produced no audio for {text!r} (status {status})")
+    return np.concatenate(chunks).astype(np.float32) / 32768.0, SYNTH_RATE
+
+
+def resample(waveform, from_rate: int, to_rate: int) -> np.ndarray:
+    """``waveform`` resampled from ``from_rate`` to ``to_rate`` Hz (polyphase, anti-aliased)."""
+    from scipy.signal import resample_poly
+
+    x = as_waveform(waveform, from_rate)
+    if not isinstance(to_rate, (int, np.integer)) or to_rate <= 0:
+        raise ValueError(f"to_rate must be a positive int in Hz, got {to_rate!r}")
+    g = np.gcd(int(from_rate), int(to_rate))
+    return resample_poly(x, to_rate // g, from_rate // g).astype(np.float32)
+
+
+# --- recognition: PocketSphinx ---------------------------------------------------------------
+
+@functools.cache
+def _decoder():
+    from pocketsphinx import Decoder
+
+    return Decoder(loglevel="FATAL")
+
+
+def transcribe(waveform, sample_rate: int, words=None) -> str:
+    """PocketSphinx's transcript of a 16 kHz mono utterance, in lower case.
+
+    By default the bundled US-English language model allows any of its ~130,000 words. With
+    ``words`` (e.g. the ten digit names) the decoder may only output sequences of those words,
+    which is how small-vocabulary command recognisers are built.
+    """
+    pcm = _pcm16(as_waveform(waveform, sample_rate, expected_rate=ASR_RATE))
+    decoder = _decoder()
+    search = "_default"  # the n-gram language model PocketSphinx starts with
+    if words is not None:
+        words = [str(w).lower() for w in words]
+        if not words:
+            raise ValueError("words must list at least one word the decoder may output")
+        unknown = [w for w in words if decoder.lookup_word(w) is None]
+        if unknown:
+            raise ValueError(f"not in PocketSphinx's dictionary: {unknown}; use plain lower-case "
+                             "English words such as 'one', 'two'")
+        search = "words_" + "_".join(words)
+        if decoder.get_fsg(search) is None:
+            decoder.add_jsgf_string(search, "#JSGF V1.0;\ngrammar words;\n"
+                                            f"public <utterance> = ({' | '.join(words)})+ ;")
+    decoder.activate_search(search)
+    decoder.start_utt()
+    decoder.process_raw(pcm.tobytes(), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr.lower() if hyp is not None else ""
+
+
+# --- spectrogram -------------------------------------------------------------------------------
+
+def spectrogram(waveform, sample_rate: int, window_ms: float = 25.0, hop_ms: float = 10.0):
+    """Power spectrogram in dB: returns (frequencies in Hz (F,), frame times in s (T,),
+    power (F, T) in dB relative to the loudest bin).
+
+    Hann windows of ``window_ms``, moved by ``hop_ms``: the usual speech settings.
+    """
+    from scipy.signal import stft
+
+    x = as_waveform(waveform, sample_rate)
+    window = int(round(sample_rate * window_ms / 1000))
+    hop = int(round(sample_rate * hop_ms / 1000))
+    if not 0 < hop <= window:
+        raise ValueError(f"need 0 < hop_ms <= window_ms, got hop {hop_ms} ms, window {window_ms} ms")
+    freqs, times, z = stft(x, fs=sample_rate, window="hann", nperseg=window,
+                           noverlap=window - hop, boundary=None, padded=True)
+    power = np.abs(z) ** 2
+    return freqs, times, 10 * np.log10(power / max(power.max(), 1e-20) + 1e-10)
+
+
+# --- a small encoder for MFCC sequences ----------------------------------------------------------
+
+class MFCCEncoder(nn.Module):
+    """(B, frames, 13) zero-padded MFCC sequences -> (B, out_dim) vectors.
+
+    The FSDD coefficients differ in scale by two orders of magnitude (c0 around -300, the
+    others near 0), so a BatchNorm first puts them on one scale. Two 1-D convolutions over time
+    see about 90 ms of context each; a max over time makes the result independent of where in
+    the padded window the word lies.
+    """
+
+    def __init__(self, out_dim: int = 128, n_mfcc: int = N_MFCC, width: int = 128):
+        super().__init__()
+        self.n_mfcc = n_mfcc
+        self.norm = nn.BatchNorm1d(n_mfcc)
+        self.convs = nn.Sequential(
+            nn.Conv1d(n_mfcc, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
+            nn.Conv1d(width, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
+        )
+        self.out = nn.Linear(width, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.n_mfcc:
+            raise ValueError(f"expected MFCCs of shape (batch, frames, {self.n_mfcc}), got "
+                             f"{tuple(x.shape)}; pad variable-length sequences with "
+                             "mmlearn.data.pad_sequences")
+        h = self.norm(x.transpose(1, 2))   # (B, T, 13) -> (B, 13, T)
+        h = self.convs(h)                  # (B, 13, T) -> (B, width, T)
+        return self.out(h.amax(dim=2))     # (B, width, T) -> (B, out_dim)
+
+
+def digit_classifier(n_classes: int = 10, width: int = 128) -> nn.Module:
+    """A spoken-digit classifier: an :class:`MFCCEncoder` whose output is the class logits."""
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    return MFCCEncoder(out_dim=n_classes, width=width)

@@ -1,0 +1,93 @@
+"""Tests for mmlearn.audio: synthesis, recognition, spectrogram, the MFCC encoder, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmlearn import audio
+
+
+@pytest.fixture(scope="module")
+def spoken():
+    return audio.synthesize("two")
+
+
+def test_synthesize_returns_float_mono_at_22050(spoken):
+    waveform, rate = spoken
+    assert rate == audio.SYNTH_RATE == 22_050
+    assert waveform.dtype == np.float32 and waveform.ndim == 1
+    assert 0.1 * rate < len(waveform) < 2 * rate          # one word: well under two seconds
+    assert 0.05 < np.abs(waveform).max() <= 1.0            # audible, not clipped
+
+
+def test_synthesize_rejects_empty_text_and_unknown_voice():
+    with pytest.raises(ValueError, match="non-empty text"):
+        audio.synthesize("   ")
+    with pytest.raises(ValueError, match="no voice"):
+        audio.synthesize("hello", voice="no-such-voice")
+
+
+def test_resample_changes_length_by_the_rate_ratio(spoken):
+    waveform, rate = spoken
+    out = audio.resample(waveform, rate, audio.ASR_RATE)
+    assert out.dtype == np.float32
+    assert abs(len(out) - len(waveform) * audio.ASR_RATE / rate) <= 1
+
+
+def test_transcribe_with_a_digit_grammar_recognises_a_synthesised_digit(spoken):
+    waveform, rate = spoken
+    x = audio.resample(waveform, rate, audio.ASR_RATE)
+    digits = "zero one two three four five six seven eight nine".split()
+    text = audio.transcribe(x, audio.ASR_RATE, words=digits)
+    assert set(text.split()) <= set(digits) and "two" in text.split()
+
+
+def test_transcribe_rejects_wrong_rate_stereo_and_unknown_words(spoken):
+    waveform, rate = spoken
+    with pytest.raises(ValueError, match="16000 Hz.*resample"):
+        audio.transcribe(waveform, rate)
+    stereo = np.stack([waveform, waveform], axis=1)[:16000]
+    with pytest.raises(ValueError, match="mono"):
+        audio.transcribe(stereo, audio.ASR_RATE)
+    with pytest.raises(ValueError, match="empty"):
+        audio.transcribe(np.zeros(0, np.float32), audio.ASR_RATE)
+    with pytest.raises(ValueError, match="dictionary"):
+        audio.transcribe(waveform[:16000], audio.ASR_RATE, words=["qwxzzy"])
+
+
+def test_int16_input_is_scaled_to_unit_range():
+    pcm = np.array([-32768, 0, 16384], dtype=np.int16)
+    np.testing.assert_allclose(audio.as_waveform(pcm, 16000), [-1.0, 0.0, 0.5])
+
+
+def test_spectrogram_finds_a_pure_tone():
+    rate = 16_000
+    t = np.arange(rate) / rate
+    freqs, times, power = audio.spectrogram(np.sin(2 * np.pi * 1000 * t), rate)
+    assert power.shape == (len(freqs), len(times))
+    assert abs(freqs[power.mean(axis=1).argmax()] - 1000) <= rate / 400  # one bin of a 25 ms window
+    assert power.max() == pytest.approx(0.0)
+    assert times[-1] <= 1.0 and len(times) == pytest.approx(100, abs=3)  # 10 ms hop
+
+
+def test_mfcc_encoder_shapes_gradients_and_bad_input():
+    model = audio.digit_classifier(width=16)
+    x = torch.randn(4, 30, 13, requires_grad=True)
+    logits = model(x)
+    assert logits.shape == (4, 10)
+    logits.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"\(batch, frames, 13\)"):
+        model(torch.randn(4, 13, 30))
+    with pytest.raises(ValueError, match="n_classes"):
+        audio.digit_classifier(n_classes=1)
+
+
+def test_word_error_rate_counts_edits_per_reference_word():
+    from mmlearn.metrics import word_error_rate
+
+    assert word_error_rate("turn on the light", "turn on the light") == 0.0
+    assert word_error_rate("turn on the light", "turn the lights") == pytest.approx(2 / 4)
+    assert word_error_rate("one", "one two three") == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="empty"):
+        word_error_rate("", "anything")
