@@ -1,0 +1,448 @@
+"""Cross-modal models in PyTorch: two towers, one joint embedding space, and attention.
+
+Read top to bottom, the module follows the figure of a CLIP-style model:
+
+1. inputs: :func:`image_tensor` turns uint8 pictures into the tensor the image tower expects;
+2. blocks: :class:`ProjectionHead`, :class:`LogitScale` (the learnable, clamped temperature),
+   :func:`attention` (scaled dot-product attention that also returns its weights) and
+   :class:`CrossAttention` (one modality's items attend to the other's);
+3. towers: :class:`ImageEncoder` (torchvision's ResNet18 whose 1,000-way classifier is replaced
+   by a projection into the joint space) and :class:`TextEncoder` (a BERT-family model from
+   ``transformers`` with attention-mask-aware mean pooling and a projection);
+4. the loss: :func:`contrastive_loss`, the symmetric InfoNCE loss of CLIP;
+5. networks: :class:`DualEncoder` (both towers + temperature) and :class:`FusionNetwork`
+   (image regions and text tokens attend to each other, then a classifier);
+6. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`.
+
+Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are on
+disk (or, for ResNet18, downloadable within seconds); otherwise one line says so and the
+bundled all-MiniLM-L6-v2 / a randomly initialised ResNet18 take their place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmlearn.data import _host_reachable, text_model_path
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STEMS = ("imagenet", "small")
+TEXT_MODELS = ("auto", "minilm", "bert-base-uncased")
+
+
+# --- 1. inputs -------------------------------------------------------------------------------
+
+def _check_image_shape(shape, image_size: int, channels_first: bool) -> None:
+    """Raise a ValueError naming the expected layout unless ``shape`` is a batch of RGB images."""
+    expected = (f"(N, 3, {image_size}, {image_size}) channels-first" if channels_first
+                else f"(N, {image_size}, {image_size}, 3) channels-last")
+    if len(shape) != 4:
+        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}")
+    c_axis, other = (1, -1) if channels_first else (-1, 1)
+    if shape[c_axis] != 3:
+        hint = ""
+        if shape[other] == 3:
+            hint = (": transpose with x.permute(0, 3, 1, 2)" if channels_first
+                    else ": transpose with x.transpose(0, 2, 3, 1)")
+        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}{hint}")
+    spatial = tuple(shape[2:]) if channels_first else tuple(shape[1:3])
+    if spatial != (image_size, image_size):
+        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}: resize them "
+                         f"to {image_size}x{image_size} or build the encoder with "
+                         f"image_size={spatial[0]}")
+
+
+def image_tensor(images, image_size: int = 64) -> torch.Tensor:
+    """uint8 (N, S, S, 3) RGB pictures -> float32 (N, 3, S, S), ImageNet-normalised.
+
+    Float input must already be in [0, 1]. The normalisation is the one ImageNet weights were
+    trained with, so the same tensor suits a pretrained and a from-scratch tower.
+    """
+    images = np.asarray(images)
+    if images.dtype not in (np.uint8, np.float32):
+        raise ValueError(f"expected images as uint8 (0-255) or float32 (0-1), got {images.dtype}")
+    _check_image_shape(images.shape, image_size, channels_first=False)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # (N, S, S, 3) -> (N, 3, S, S)
+    if images.dtype == np.uint8:
+        x = x / 255.0
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+# --- 2. blocks -------------------------------------------------------------------------------
+
+class ProjectionHead(nn.Module):
+    """Maps one tower's features into the joint space: a linear projection plus a residual
+    GELU-MLP refinement, then LayerNorm. Works on (..., in_dim) -> (..., out_dim)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.proj = nn.Linear(in_dim, out_dim)
+        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(out_dim, out_dim), nn.Dropout(dropout))
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.proj(x)
+        return self.norm(z + self.mlp(z))
+
+
+class LogitScale(nn.Module):
+    """The learnable inverse temperature 1/tau of the contrastive loss, as in CLIP.
+
+    It is stored as log(1/tau) so it stays positive, starts at 1/``init_temperature`` and is
+    clamped to at most ``max_scale`` (CLIP's 100): without the clamp, training can push it up
+    until the softmax is one-hot and the loss unstable.
+    """
+
+    def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0):
+        super().__init__()
+        if not 0 < init_temperature:
+            raise ValueError(f"init_temperature must be positive, got {init_temperature}")
+        if not 1.0 / init_temperature <= max_scale:
+            raise ValueError(f"1/init_temperature = {1 / init_temperature:.1f} exceeds "
+                             f"max_scale = {max_scale}")
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        self.max_log_scale = math.log(max_scale)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(0.0, self.max_log_scale).exp()
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              key_padding_mask: torch.Tensor | None = None, scale: float | None = None):
+    """Scaled dot-product attention softmax(q k^T / sqrt(d)) v that also returns the weights.
+
+    q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv); ``key_padding_mask`` (B, Lk) bool, True
+    where a key is real (the ``attention_mask`` convention of ``transformers``). Returns
+    (output (..., Lq, dv), weights (..., Lq, Lk)); each row of weights sums to 1 over the keys
+    and is 0 on masked keys.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ k.transpose(-2, -1) * scale  # (..., Lq, d) x (..., d, Lk) -> (..., Lq, Lk)
+    if key_padding_mask is not None:
+        keep = key_padding_mask.bool()
+        if not keep.any(dim=-1).all():
+            raise ValueError("key_padding_mask masks every key of some row; keep at least one")
+        keep = keep.view(keep.shape[0], *([1] * (scores.dim() - 2)), keep.shape[-1])
+        scores = scores.masked_fill(~keep, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    return weights @ v, weights
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention where ``queries`` of one modality attend to ``keys`` of another.
+
+    (B, Lq, dim) queries and (B, Lk, dim) keys/values -> (B, Lq, dim) outputs and the
+    attention weights averaged over heads, (B, Lq, Lk). The parameters are laid out like
+    ``nn.MultiheadAttention``'s (``in_proj_weight`` rows: q, k, v), so weights copy across.
+    """
+
+    def __init__(self, dim: int, num_heads: int = 1):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")
+        self.dim, self.num_heads = dim, num_heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, length, _ = x.shape  # (B, L, dim) -> (B, heads, L, dim/heads)
+        return x.view(b, length, self.num_heads, self.dim // self.num_heads).transpose(1, 2)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None):
+        if queries.dim() != 3 or keys.dim() != 3 or queries.shape[-1] != self.dim \
+                or keys.shape[-1] != self.dim:
+            raise ValueError(f"expected queries (B, Lq, {self.dim}) and keys (B, Lk, {self.dim}), "
+                             f"got {tuple(queries.shape)} and {tuple(keys.shape)}")
+        if queries.shape[0] != keys.shape[0]:
+            raise ValueError(f"queries and keys must hold the same batch, got {queries.shape[0]} "
+                             f"and {keys.shape[0]} items")
+        if key_padding_mask is not None and key_padding_mask.shape != keys.shape[:2]:
+            raise ValueError(f"expected key_padding_mask of shape (B, Lk) = {tuple(keys.shape[:2])}, "
+                             f"got {tuple(key_padding_mask.shape)}")
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        q = self._heads(F.linear(queries, w_q, b_q))
+        k = self._heads(F.linear(keys, w_k, b_k))
+        v = self._heads(F.linear(keys, w_v, b_v))
+        out, weights = attention(q, k, v, key_padding_mask)  # (B, h, Lq, d/h), (B, h, Lq, Lk)
+        out = out.transpose(1, 2).reshape(queries.shape[0], queries.shape[1], self.dim)
+        return self.out_proj(out), weights.mean(dim=1)
+
+
+# --- 3. towers -------------------------------------------------------------------------------
+
+def _imagenet_resnet18_state(verbose: bool):
+    """ImageNet weights of ResNet18 from torch's cache, or downloaded if the host answers."""
+    from torchvision.models import ResNet18_Weights
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    offline = os.environ.get("MMLEARN_OFFLINE", "") in ("1", "true", "yes")
+    if cached.exists() or (not offline and _host_reachable(weights.url)):
+        try:
+            return weights.get_state_dict(progress=False)
+        except (OSError, RuntimeError) as err:
+            reason = f"loading them failed ({err})"
+    else:
+        reason = f"not in {cached.parent} and {weights.url} is unreachable"
+    if verbose:
+        print(f"ImageNet ResNet18 weights unavailable ({reason}); training ResNet18 from scratch.")
+    return None
+
+
+class ImageEncoder(nn.Module):
+    """ResNet18 -> region features -> projection into the joint space.
+
+    ``stem="imagenet"`` keeps ResNet18's 7x7/2 convolution and max-pool (a 32x smaller feature
+    map: 64 px pictures end as 2x2 regions). ``stem="small"`` replaces them by one 3x3/1
+    convolution and keeps the max-pool, so a 64 px picture ends as 4x4 regions of 16 px each:
+    small shapes survive, and there is a grid to draw attention on. The new 3x3 convolution
+    starts from scratch; with ImageNet weights, every later layer keeps them.
+
+    ``forward`` takes (B, 3, S, S) from :func:`image_tensor` and returns the embedding (B, D);
+    :meth:`regions` returns the projected region embeddings (B, R, D) whose mean it is.
+    """
+
+    def __init__(self, embed_dim: int = 128, image_size: int = 64, stem: str = "small",
+                 pretrained: bool | None = None, verbose: bool = True):
+        super().__init__()
+        import torchvision
+
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; expected one of {', '.join(STEMS)}")
+        self.image_size, self.stem = image_size, stem
+        net = torchvision.models.resnet18()
+        state = _imagenet_resnet18_state(verbose) if pretrained is not False else None
+        if pretrained is True and state is None:
+            raise RuntimeError("pretrained=True, but ImageNet ResNet18 weights cannot be had here")
+        self.pretrained = state is not None
+        if state is not None:
+            net.load_state_dict(state)
+        if stem == "small":
+            net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        self.backbone = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
+                                      net.layer1, net.layer2, net.layer3, net.layer4)
+        self.feature_dim = net.fc.in_features  # 512; the 1,000-way classifier is dropped
+        self.head = ProjectionHead(self.feature_dim, embed_dim)
+
+    def regions(self, images: torch.Tensor) -> torch.Tensor:
+        _check_image_shape(images.shape, self.image_size, channels_first=True)
+        f = self.backbone(images)             # (B, 3, 64, 64) -> (B, 512, 4, 4) with the small stem
+        f = f.flatten(2).transpose(1, 2)      # (B, 512, 4, 4) -> (B, 16, 512)
+        return self.head(f)                   # (B, 16, 512) -> (B, 16, D)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.regions(images).mean(dim=1)  # (B, R, D) -> (B, D)
+
+
+def _load_text_backbone(name: str, verbose: bool):
+    """(tokenizer, model, resolved name) for a BERT-family encoder, never touching the network
+    unless ``HF_HUB_OFFLINE`` was switched off."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if name not in TEXT_MODELS:
+        raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
+    if name in ("auto", "bert-base-uncased"):
+        try:
+            return (AutoTokenizer.from_pretrained("bert-base-uncased"),
+                    AutoModel.from_pretrained("bert-base-uncased"), "bert-base-uncased")
+        except OSError as err:
+            if name == "bert-base-uncased":
+                raise
+            if verbose:
+                print(f"bert-base-uncased unavailable offline ({type(err).__name__}); using the "
+                      f"bundled all-MiniLM-L6-v2, a 6-layer BERT.")
+    path = text_model_path()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path), "minilm"
+
+
+class TextEncoder(nn.Module):
+    """A BERT-family transformer -> mean of its token states over real tokens -> projection.
+
+    ``freeze=True`` keeps the transformer's weights fixed (only the head learns), which lets a
+    chapter encode each distinct caption once and cache :meth:`pooled` features.
+    """
+
+    def __init__(self, embed_dim: int = 128, model: str = "auto", freeze: bool = True,
+                 max_length: int = 32, verbose: bool = True):
+        super().__init__()
+        self.tokenizer, self.backbone, self.model_name = _load_text_backbone(model, verbose)
+        self.max_length, self.frozen = max_length, freeze
+        self.feature_dim = self.backbone.config.hidden_size
+        self.backbone.requires_grad_(not freeze)
+        self.head = ProjectionHead(self.feature_dim, embed_dim)
+
+    def tokenize(self, captions) -> dict[str, torch.Tensor]:
+        if isinstance(captions, str):
+            raise ValueError("expected a list of captions (list[str]), got one str: wrap it in [...]")
+        captions = list(captions)
+        if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
+            raise ValueError("expected a non-empty list of non-empty caption strings, got "
+                             f"{captions[:3]!r}{'...' if len(captions) > 3 else ''}")
+        tokens = self.tokenizer(captions, padding=True, truncation=True,
+                                max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+
+    def tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token states (B, T, H) of the transformer; padding rows are meaningless."""
+        if input_ids.shape != attention_mask.shape:
+            raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
+                             f"{tuple(attention_mask.shape)} must have the same (B, T) shape")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the token states over real tokens only: (B, T, H) -> (B, H)."""
+        h = self.tokens(input_ids, attention_mask)
+        mask = attention_mask.unsqueeze(-1).to(h.dtype)             # (B, T) -> (B, T, 1)
+        return (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pooled(input_ids, attention_mask))    # (B, H) -> (B, D)
+
+    @torch.no_grad()
+    def pooled_features(self, captions, batch_size: int = 128) -> torch.Tensor:
+        """Pooled transformer features (N, H) of a list of captions, in eval mode."""
+        was_training = self.training
+        self.eval()
+        tokens = self.tokenize(captions)
+        out = torch.cat([self.pooled(tokens["input_ids"][i:i + batch_size],
+                                     tokens["attention_mask"][i:i + batch_size])
+                         for i in range(0, len(tokens["input_ids"]), batch_size)])
+        self.train(was_training)
+        return out
+
+
+# --- 4. the loss -----------------------------------------------------------------------------
+
+def similarity(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities (N_image, N_text) of two sets of embeddings."""
+    if image_emb.dim() != 2 or text_emb.dim() != 2 or image_emb.shape[1] != text_emb.shape[1]:
+        raise ValueError(f"expected embeddings (N, D) and (M, D), got {tuple(image_emb.shape)} "
+                         f"and {tuple(text_emb.shape)}")
+    return F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
+
+
+def contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
+                     pair_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP) loss of a batch of N matching (image, text) pairs.
+
+    logits = logit_scale * cos(image_i, text_j); the loss is the mean of the cross-entropy
+    picking the right text for each image (rows) and the right image for each text (columns).
+    Row i's target is pair i. With ``pair_ids`` (N,), all pairs sharing an id count as right
+    answers, with equal target probability (two images with the same caption are not
+    negatives of each other).
+    """
+    if image_emb.shape[0] != text_emb.shape[0]:
+        raise ValueError(f"expected as many images as texts (matching pairs), got "
+                         f"{image_emb.shape[0]} image and {text_emb.shape[0]} text embeddings")
+    logits = logit_scale * similarity(image_emb, text_emb)  # (N, N)
+    if pair_ids is None:
+        targets = torch.arange(len(logits), device=logits.device)
+        return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+    if pair_ids.shape != (len(logits),):
+        raise ValueError(f"expected pair_ids of shape ({len(logits)},), got {tuple(pair_ids.shape)}")
+    same = (pair_ids[:, None] == pair_ids[None, :]).to(logits.dtype)
+    targets = same / same.sum(dim=1, keepdim=True)  # symmetric, so it serves both directions
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+# --- 5. networks -----------------------------------------------------------------------------
+
+class DualEncoder(nn.Module):
+    """Image tower + text tower + temperature: the two-tower (CLIP) model.
+
+    ``forward(images, input_ids, attention_mask)`` returns (image_emb, text_emb, logit_scale);
+    feed them to :func:`contrastive_loss`. With a frozen text tower, train on cached
+    :meth:`TextEncoder.pooled_features` through ``model.text.head`` instead.
+    """
+
+    def __init__(self, image: ImageEncoder, text: TextEncoder, init_temperature: float = 0.07):
+        super().__init__()
+        self.image, self.text = image, text
+        self.logit_scale = LogitScale(init_temperature)
+
+    def forward(self, images, input_ids, attention_mask):
+        if images.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"expected one caption per image, got {images.shape[0]} images and "
+                             f"{input_ids.shape[0]} captions")
+        return self.image(images), self.text(input_ids, attention_mask), self.logit_scale()
+
+    @torch.no_grad()
+    def attention_map(self, images: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Where in each picture its text looks: attention weights of the text embedding
+        (the query) over the picture's region embeddings (the keys), temperature-scaled.
+        images (B, 3, S, S), text_emb (B, D) -> (B, h, w) maps that sum to 1."""
+        regions = F.normalize(self.image.regions(images), dim=-1)         # (B, R, D)
+        query = F.normalize(text_emb, dim=-1).unsqueeze(1)                # (B, 1, D)
+        _, weights = attention(query, regions, regions, scale=float(self.logit_scale()))
+        side = int(round(math.sqrt(regions.shape[1])))
+        return weights.view(len(images), side, side)                      # (B, 1, R) -> (B, h, w)
+
+
+class FusionNetwork(nn.Module):
+    """Image regions and text tokens attend to each other, then an MLP classifies the pair.
+
+    regions (B, R, dim), tokens (B, T, dim), token_mask (B, T) True on real tokens ->
+    logits (B, n_outputs) and the two attention maps {"image_to_text": (B, R, T),
+    "text_to_image": (B, T, R)}.
+    """
+
+    def __init__(self, dim: int, n_outputs: int, num_heads: int = 4, hidden: int = 256,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.image_to_text = CrossAttention(dim, num_heads)  # regions ask the tokens
+        self.text_to_image = CrossAttention(dim, num_heads)  # tokens ask the regions
+        self.norm_image, self.norm_text = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.classifier = nn.Sequential(nn.Linear(3 * dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                        nn.Linear(hidden, n_outputs))
+
+    def forward(self, regions: torch.Tensor, tokens: torch.Tensor,
+                token_mask: torch.Tensor | None = None):
+        if regions.shape[0] != tokens.shape[0]:
+            raise ValueError(f"expected the same batch in both modalities, got {regions.shape[0]} "
+                             f"images and {tokens.shape[0]} texts")
+        token_mask = (torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+                      if token_mask is None else token_mask.bool())
+        r_att, w_rt = self.image_to_text(regions, tokens, key_padding_mask=token_mask)
+        t_att, w_tr = self.text_to_image(tokens, regions)
+        r = self.norm_image(regions + r_att).mean(dim=1)                  # (B, R, dim) -> (B, dim)
+        keep = token_mask.unsqueeze(-1).to(tokens.dtype)
+        t = (self.norm_text(tokens + t_att) * keep).sum(1) / keep.sum(1)  # (B, T, dim) -> (B, dim)
+        logits = self.classifier(torch.cat([r, t, r * t], dim=-1))        # (B, 3 dim) -> (B, n_outputs)
+        return logits, {"image_to_text": w_rt, "text_to_image": w_tr}
+
+
+# --- 6. the builder --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class DualEncoderConfig:
+    embed_dim: int = 128
+    image_size: int = 64
+    stem: str = "small"
+    pretrained_image: bool | None = None  # None: ImageNet weights if they can be had
+    text_model: str = "auto"              # "auto": bert-base-uncased if on disk, else MiniLM
+    freeze_text: bool = True
+    init_temperature: float = 0.07
+
+
+def build_dual_encoder(config: DualEncoderConfig = DualEncoderConfig(), verbose: bool = True) -> DualEncoder:
+    """The image-text model of Part II from its configuration."""
+    image = ImageEncoder(config.embed_dim, config.image_size, config.stem,
+                         config.pretrained_image, verbose=verbose)
+    text = TextEncoder(config.embed_dim, config.text_model, config.freeze_text, verbose=verbose)
+    return DualEncoder(image, text, config.init_temperature)

@@ -1,0 +1,169 @@
+"""Tests of mmlearn.crossmodal: shapes, masks, the loss, attention, bad input."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mmlearn as mm  # noqa: F401  (import order: mmlearn first)
+from mmlearn import crossmodal as cm
+
+
+@pytest.fixture(scope="module")
+def text():
+    torch.manual_seed(0)
+    return cm.TextEncoder(embed_dim=16, model="minilm")
+
+
+@pytest.fixture(scope="module")
+def image():
+    torch.manual_seed(0)
+    return cm.ImageEncoder(embed_dim=16, image_size=32, stem="small", pretrained=False)
+
+
+def test_image_tensor_layout_and_normalisation():
+    x = np.full((2, 32, 32, 3), 255, dtype=np.uint8)
+    t = cm.image_tensor(x, 32)
+    assert t.shape == (2, 3, 32, 32) and t.dtype == torch.float32
+    expected = (1 - torch.tensor(cm.IMAGENET_MEAN)) / torch.tensor(cm.IMAGENET_STD)
+    assert torch.allclose(t[0, :, 0, 0], expected)
+
+
+@pytest.mark.parametrize("shape,match", [((2, 3, 32, 32), "transpose with x.transpose"),
+                                         ((2, 16, 16, 3), "resize them to 32x32"),
+                                         ((32, 32, 3), "expected images of shape")])
+def test_image_tensor_rejects_wrong_layout(shape, match):
+    with pytest.raises(ValueError, match=match):
+        cm.image_tensor(np.zeros(shape, np.uint8), 32)
+
+
+def test_image_encoder_shapes_and_channel_order(image):
+    x = torch.randn(3, 3, 32, 32)
+    assert image.regions(x).shape == (3, 4, 16)   # 32 px / 16 = 2x2 regions
+    assert image(x).shape == (3, 16)
+    assert torch.allclose(image(x), image.regions(x).mean(1))
+    with pytest.raises(ValueError, match="permute"):
+        image(torch.randn(3, 32, 32, 3))
+    assert image.pretrained is False
+
+
+def test_unknown_names_raise():
+    with pytest.raises(ValueError, match="minilm"):
+        cm.TextEncoder(model="gpt-7")
+    with pytest.raises(ValueError, match="imagenet, small"):
+        cm.ImageEncoder(stem="tiny", pretrained=False)
+
+
+def test_text_pooling_ignores_padding(text):
+    tok = text.tokenize(["a red circle", "a small blue triangle at the top left"])
+    assert tok["attention_mask"][0].sum() < tok["attention_mask"][1].sum()
+    alone = text.pooled(**text.tokenize(["a red circle"]))
+    padded = text.pooled(**tok)[:1]
+    assert torch.allclose(alone, padded, atol=1e-5)
+    assert text(**tok).shape == (2, 16)
+
+
+def test_frozen_text_backbone_gets_no_gradient(text):
+    out = text(**text.tokenize(["a red circle"])).sum()
+    out.backward()
+    assert all(p.grad is None for p in text.backbone.parameters())
+    assert text.head.proj.weight.grad is not None
+
+
+@pytest.mark.parametrize("captions", [[], "a red circle", ["ok", ""]])
+def test_bad_captions_raise(text, captions):
+    with pytest.raises(ValueError, match="list"):
+        text.tokenize(captions)
+
+
+def test_contrastive_loss_is_cross_entropy_both_ways():
+    torch.manual_seed(0)
+    img, txt, scale = torch.randn(5, 8), torch.randn(5, 8), torch.tensor(7.0)
+    logits = scale * F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T
+    target = torch.arange(5)
+    expected = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    assert torch.allclose(cm.contrastive_loss(img, txt, scale), expected)
+    # with all-distinct pair ids the multi-positive form is the same loss
+    assert torch.allclose(cm.contrastive_loss(img, txt, scale, pair_ids=torch.arange(5)), expected)
+    # perfectly aligned pairs at a high scale give a near-zero loss
+    eye = torch.eye(5, 8)
+    assert cm.contrastive_loss(eye, eye, torch.tensor(100.0)) < 1e-6
+
+
+def test_contrastive_loss_shared_ids_are_not_negatives():
+    # images 0 and 1 share a caption. Plain InfoNCE prefers them pulled apart (B) over
+    # identical (A); with pair ids it prefers them identical, like their captions.
+    together = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    apart = torch.tensor([[1.0, 0.4], [1.0, -0.4], [0.0, 1.0]])
+    ids, scale = torch.tensor([0, 0, 1]), torch.tensor(20.0)
+    assert cm.contrastive_loss(apart, apart, scale) < cm.contrastive_loss(together, together, scale)
+    assert (cm.contrastive_loss(together, together, scale, ids)
+            < cm.contrastive_loss(apart, apart, scale, ids))
+
+
+def test_contrastive_loss_rejects_mismatched_batches():
+    with pytest.raises(ValueError, match="as many images as texts"):
+        cm.contrastive_loss(torch.randn(4, 8), torch.randn(3, 8), torch.tensor(1.0))
+
+
+def test_logit_scale_starts_at_inverse_temperature_and_is_clamped():
+    s = cm.LogitScale(0.07)
+    assert torch.isclose(s(), torch.tensor(1 / 0.07))
+    with torch.no_grad():
+        s.log_scale.fill_(10.0)
+    assert torch.isclose(s(), torch.tensor(100.0))
+    with pytest.raises(ValueError):
+        cm.LogitScale(0.001)
+
+
+def test_attention_weights_sum_to_one_and_masked_keys_get_zero():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    out, w = cm.attention(q, k, v, mask)
+    assert out.shape == (2, 3, 6) and w.shape == (2, 3, 5)
+    assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(2, 3))
+    assert (w[0, :, 3:] == 0).all()
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, :])
+    assert torch.allclose(out, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="every key"):
+        cm.attention(q, k, v, torch.zeros(2, 5, dtype=torch.bool))
+
+
+def test_cross_attention_equals_multihead_attention():
+    torch.manual_seed(0)
+    ours, ref = cm.CrossAttention(8, num_heads=2), torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    out, w = ours(q, kv, key_padding_mask=keep)
+    ref_out, ref_w = ref(q, kv, kv, key_padding_mask=~keep)
+    assert torch.allclose(out, ref_out, atol=1e-6) and torch.allclose(w, ref_w, atol=1e-6)
+    with pytest.raises(ValueError, match="same batch"):
+        ours(q, kv[:1])
+
+
+def test_fusion_network_shapes_and_mask():
+    torch.manual_seed(0)
+    net = cm.FusionNetwork(dim=8, n_outputs=5, num_heads=2)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    logits, maps = net(torch.randn(2, 4, 8), torch.randn(2, 3, 8), mask)
+    assert logits.shape == (2, 5)
+    assert maps["image_to_text"].shape == (2, 4, 3) and maps["text_to_image"].shape == (2, 3, 4)
+    assert (maps["image_to_text"][0, :, 2] == 0).all()
+    with pytest.raises(ValueError, match="same batch"):
+        net(torch.randn(2, 4, 8), torch.randn(3, 3, 8))
+
+
+def test_dual_encoder_trains_and_maps_attention(image, text):
+    model = cm.DualEncoder(image, text)
+    tok = text.tokenize(["a red circle", "a blue square"])
+    x = torch.randn(2, 3, 32, 32)
+    img, txt, scale = model(x, tok["input_ids"], tok["attention_mask"])
+    loss = cm.contrastive_loss(img, txt, scale)
+    loss.backward()
+    assert model.logit_scale.log_scale.grad is not None
+    maps = model.attention_map(x, txt.detach())
+    assert maps.shape == (2, 2, 2) and torch.allclose(maps.sum((1, 2)), torch.ones(2))
+    with pytest.raises(ValueError, match="one caption per image"):
+        model(x[:1], tok["input_ids"], tok["attention_mask"])
