@@ -1,0 +1,196 @@
+"""Image-text pairs made from easy-VQA's shape pictures, for Part II's cross-modal models.
+
+Every easy-VQA picture holds one shape in one of 8 colours and 3 forms: 24 colour-shape
+classes. The package's questions pin both down for only about 80% of the pictures, so this
+module reads all four facts from the pixels themselves and checks them against every answer:
+
+* colour: the palette colour (easy-VQA draws in 8 exact CSS colours) covering most pixels;
+* shape: how much of its bounding box the shape fills (rectangle ~1, circle ~pi/4,
+  triangle ~1/2);
+* size: the longest side of the bounding box (small / medium / large);
+* position: the centre of mass in a 3x3 grid (``top left`` ... ``bottom right``).
+
+A caption such as ``"a small red circle at the top left"`` is then specific to its picture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from mmlearn.data import VQASplit, load_easy_vqa
+
+PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "black": (0, 0, 0),
+           "gray": (128, 128, 128), "teal": (0, 128, 128), "brown": (165, 42, 42),
+           "yellow": (255, 255, 0)}
+COLORS = tuple(PALETTE)
+SHAPES = ("circle", "rectangle", "triangle")
+CLASSES = tuple(f"{c} {s}" for c in COLORS for s in SHAPES)  # 24 "colour shape" names
+SIZES = ("small", "medium", "large")
+SIZE_EDGES_PX = (16, 25)          # longest bounding-box side: < 16 small, < 25 medium, else large
+FILL_EDGES = (0.69, 0.93)         # bounding-box fill: < 0.69 triangle, < 0.93 circle, else rectangle
+ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
+PROMPTS = ("a {color} {shape}", "a picture of a {color} {shape}", "a {shape} coloured {color}")
+
+
+def class_index(color: int | np.ndarray, shape: int | np.ndarray):
+    """Index into :data:`CLASSES` of colour ``color`` and shape ``shape`` (indices)."""
+    return np.asarray(color) * len(SHAPES) + np.asarray(shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeFacts:
+    """What the pixels say about each picture; all int64 (N,) except ``box_side``/``centre``."""
+
+    color: np.ndarray      # index into COLORS
+    shape: np.ndarray      # index into SHAPES
+    size: np.ndarray       # index into SIZES
+    row: np.ndarray        # 0 top, 1 middle, 2 bottom
+    col: np.ndarray        # 0 left, 1 center, 2 right
+    box_side: np.ndarray   # longest bounding-box side, px
+    fill: np.ndarray       # share of the bounding box the shape covers, float
+    centre: np.ndarray     # (N, 2) centre of mass (row, col) in px, float
+
+    @property
+    def label(self) -> np.ndarray:
+        return class_index(self.color, self.shape)
+
+
+def _check_pictures(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        hint = ": transpose with x.transpose(0, 2, 3, 1)" if images.ndim == 4 and images.shape[1] == 3 else ""
+        raise ValueError(f"expected easy-VQA pictures as uint8 (N, H, W, 3) channels-last, got "
+                         f"{images.dtype} {images.shape}{hint}")
+    return images
+
+
+def read_facts(images, chunk: int = 500) -> ShapeFacts:
+    """Colour, shape, size and position of the one shape in each uint8 (N, H, W, 3) picture."""
+    images = _check_pictures(images)
+    palette = np.array(list(PALETTE.values()), dtype=np.int32)            # (8, 3)
+    parts = []
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk].astype(np.int32)                   # (n, H, W, 3)
+        exact = (x[..., None, :] == palette).all(-1).sum(axis=(1, 2))     # (n, H, W, 8) -> (n, 8)
+        color = exact.argmax(1)
+        background = x[:, 0, 0]                                            # corners are background
+        d_fg = ((x - palette[color][:, None, None]) ** 2).sum(-1)
+        d_bg = ((x - background[:, None, None]) ** 2).sum(-1)
+        parts.append((color, d_fg < d_bg))                                 # mask (n, H, W)
+    color = np.concatenate([c for c, _ in parts])
+    mask = np.concatenate([m for _, m in parts])
+    n, h, w = mask.shape
+    if not mask.any(axis=(1, 2)).all():
+        raise ValueError("some pictures show no shape: expected easy-VQA pictures")
+    rows, cols = mask.any(2), mask.any(1)                                  # (N, H), (N, W)
+    r0, r1 = rows.argmax(1), h - 1 - rows[:, ::-1].argmax(1)
+    c0, c1 = cols.argmax(1), w - 1 - cols[:, ::-1].argmax(1)
+    side = np.maximum(r1 - r0, c1 - c0) + 1
+    area = mask.sum(axis=(1, 2))
+    fill = area / ((r1 - r0 + 1) * (c1 - c0 + 1))
+    shape = np.digitize(fill, FILL_EDGES)                                  # 0 triangle, 1 circle, 2 rect
+    shape = np.array([2, 0, 1])[shape]                                     # -> SHAPES order
+    centre = np.stack([(mask * np.arange(h)[:, None]).sum((1, 2)) / area,
+                       (mask * np.arange(w)[None, :]).sum((1, 2)) / area], axis=1)
+    return ShapeFacts(color=color.astype(np.int64), shape=shape.astype(np.int64),
+                      size=np.digitize(side, SIZE_EDGES_PX).astype(np.int64),
+                      row=np.minimum(centre[:, 0] * 3 // h, 2).astype(np.int64),
+                      col=np.minimum(centre[:, 1] * 3 // w, 2).astype(np.int64),
+                      box_side=side.astype(np.int64), fill=fill, centre=centre)
+
+
+def position_name(row: int, col: int) -> str:
+    if (row, col) == (1, 1):
+        return "center"
+    if row == 1:
+        return COLS[col]
+    if col == 1:
+        return ROWS[row]
+    return f"{ROWS[row]} {COLS[col]}"
+
+
+def caption(facts: ShapeFacts, i: int) -> str:
+    """The caption of picture ``i``, e.g. ``"a small red circle at the top left"``."""
+    where = position_name(int(facts.row[i]), int(facts.col[i]))
+    preposition = "in the" if where == "center" else "at the"
+    return (f"a {SIZES[facts.size[i]]} {COLORS[facts.color[i]]} {SHAPES[facts.shape[i]]} "
+            f"{preposition} {where}")
+
+
+def prompts(template: str = PROMPTS[0]) -> list[str]:
+    """One text prompt per class of :data:`CLASSES`, for zero-shot classification."""
+    if "{color}" not in template or "{shape}" not in template:
+        raise ValueError(f"expected a template with {{color}} and {{shape}}, got {template!r}")
+    return [template.format(color=c, shape=s) for c in COLORS for s in SHAPES]
+
+
+def qa_constraints(split: VQASplit) -> tuple[list[set], list[set]]:
+    """Per picture, the colours and shapes still possible after reading all its Q&A."""
+    n = len(split.images)
+    colors, shapes = [set(COLORS) for _ in range(n)], [set(SHAPES) for _ in range(n)]
+    for question, answer, i in zip(split.questions, split.answers, split.image_index):
+        if answer in SHAPES:
+            shapes[i] &= {answer}
+        elif answer in COLORS:
+            colors[i] &= {answer}
+        else:  # yes/no about one colour or one shape; "not"/"no" flips the question
+            words = re.findall(r"[a-z]+", question)
+            present = (answer == "yes") != ("not" in words or "no" in words)
+            for vocab, possible in ((COLORS, colors[i]), (SHAPES, shapes[i])):
+                named = [w for w in words if w in vocab]
+                if named:
+                    if present:
+                        possible &= {named[0]}
+                    else:
+                        possible.discard(named[0])
+    return colors, shapes
+
+
+def check_against_qa(split: VQASplit, facts: ShapeFacts) -> dict[str, int]:
+    """How many pictures the Q&A pins down, and how many of the pixel facts contradict it."""
+    colors, shapes = qa_constraints(split)
+    return {"pictures": len(colors),
+            "qa_pins_color": sum(len(c) == 1 for c in colors),
+            "qa_pins_shape": sum(len(s) == 1 for s in shapes),
+            "color_contradictions": sum(COLORS[k] not in c for k, c in zip(facts.color, colors)),
+            "shape_contradictions": sum(SHAPES[k] not in s for k, s in zip(facts.shape, shapes))}
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapePairs:
+    """Pictures with their captions.
+
+    ``images`` uint8 (N, 64, 64, 3); ``captions`` list of N str; ``labels`` int64 (N,) index
+    into :data:`CLASSES`; ``caption_ids`` int64 (N,) index into ``vocabulary``, the sorted
+    distinct captions of train and test together (equal ids = equal captions).
+    """
+
+    images: np.ndarray
+    captions: list
+    labels: np.ndarray
+    caption_ids: np.ndarray
+    vocabulary: tuple
+    facts: ShapeFacts
+
+    def subset(self, n: int | None) -> "ShapePairs":
+        """The first ``n`` pairs (``None`` keeps all); easy-VQA's pictures are in random order."""
+        f = self.facts
+        facts = ShapeFacts(*(getattr(f, k.name)[:n] for k in dataclasses.fields(f)))
+        return dataclasses.replace(self, images=self.images[:n], captions=self.captions[:n],
+                                   labels=self.labels[:n], caption_ids=self.caption_ids[:n],
+                                   facts=facts)
+
+
+def load_shape_pairs() -> tuple[ShapePairs, ShapePairs]:
+    """(train, test) image-caption pairs: easy-VQA's 4,000 / 1,000 pictures, captioned."""
+    vqa = load_easy_vqa()
+    facts = [read_facts(split.images) for split in (vqa.train, vqa.test)]
+    captions = [[caption(f, i) for i in range(len(f.color))] for f in facts]
+    vocabulary = tuple(sorted(set(captions[0]) | set(captions[1])))
+    index = {c: i for i, c in enumerate(vocabulary)}
+    return tuple(ShapePairs(split.images, caps, f.label, np.array([index[c] for c in caps]),
+                            vocabulary, f)
+                 for split, f, caps in zip((vqa.train, vqa.test), facts, captions))

@@ -1,0 +1,74 @@
+"""Tests of mmlearn.shapes: facts read from pixels, captions, prompts, bad input."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import mmlearn as mm
+from mmlearn import shapes
+
+
+def picture(kind: str, color: str, top: int, left: int, side: int) -> np.ndarray:
+    """A 64x64 picture on a light background with one shape drawn in a palette colour."""
+    x = np.full((64, 64, 3), (240, 235, 230), dtype=np.uint8)
+    rr, cc = np.mgrid[:side, :side]
+    if kind == "rectangle":
+        inside = np.ones((side, side), bool)
+    elif kind == "circle":
+        r = (side - 1) / 2
+        inside = (rr - r) ** 2 + (cc - r) ** 2 <= r ** 2
+    else:  # an upright triangle: apex at the top middle
+        inside = np.abs(cc - (side - 1) / 2) <= rr / 2
+    x[top:top + side, left:left + side][inside] = shapes.PALETTE[color]
+    return x
+
+
+def test_class_list_has_24_colour_shape_pairs():
+    assert len(shapes.COLORS) == 8 and len(shapes.SHAPES) == 3 and len(shapes.CLASSES) == 24
+    assert shapes.CLASSES[int(shapes.class_index(2, 1))] == "blue rectangle"
+
+
+def test_read_facts_from_drawn_pictures():
+    images = np.stack([picture("rectangle", "teal", 2, 2, 12),
+                       picture("circle", "yellow", 20, 20, 22),
+                       picture("triangle", "brown", 30, 34, 30)])
+    f = shapes.read_facts(images)
+    assert [shapes.SHAPES[s] for s in f.shape] == ["rectangle", "circle", "triangle"]
+    assert [shapes.COLORS[c] for c in f.color] == ["teal", "yellow", "brown"]
+    assert [shapes.SIZES[s] for s in f.size] == ["small", "medium", "large"]
+    assert [shapes.caption(f, i) for i in range(3)] == [
+        "a small teal rectangle at the top left", "a medium yellow circle in the center",
+        "a large brown triangle at the bottom right"]
+
+
+def test_facts_agree_with_easy_vqa_answers():
+    test = mm.data.load_easy_vqa().test
+    keep = test.image_index < 100
+    split = dataclasses.replace(test, images=test.images[:100],
+                                questions=[q for q, k in zip(test.questions, keep) if k],
+                                answers=[a for a, k in zip(test.answers, keep) if k],
+                                image_index=test.image_index[keep])
+    report = shapes.check_against_qa(split, shapes.read_facts(split.images))
+    assert report["qa_pins_color"] > 50 and report["qa_pins_shape"] > 50
+    assert report["color_contradictions"] == 0 and report["shape_contradictions"] == 0
+
+
+def test_prompts_cover_every_class_in_order():
+    p = shapes.prompts("a photo of a {color} {shape}")
+    assert len(p) == 24 and p[int(shapes.class_index(0, 2))] == "a photo of a red triangle"
+    with pytest.raises(ValueError, match="{color}"):
+        shapes.prompts("a photo of a {shape}")
+
+
+def test_wrong_channel_order_is_rejected():
+    with pytest.raises(ValueError, match="transpose"):
+        shapes.read_facts(np.zeros((2, 3, 64, 64), np.uint8))
+
+
+def test_shape_pairs_subset_keeps_rows_aligned():
+    train, _ = shapes.load_shape_pairs()
+    small = train.subset(10)
+    assert small.images.shape == (10, 64, 64, 3) and len(small.captions) == 10
+    assert (small.facts.label == small.labels).all()
+    assert all(small.vocabulary[i] == c for i, c in zip(small.caption_ids, small.captions))
