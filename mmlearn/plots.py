@@ -34,17 +34,20 @@ def image_grid(images, labels=None, class_names=None, ncols: int = 10, title: st
     return fig
 
 
-def feature_sequence(sequence, ax=None, title: str = "", frame_ms: float = 10.0):
-    """A (T, F) feature sequence such as MFCCs, time on the x axis."""
+def feature_sequence(sequence, ax=None, title: str = "", frame_ms: float | None = None):
+    """A (T, F) feature sequence such as MFCCs, time on the x axis.
+
+    With ``frame_ms`` (the hop between frames) the x axis is in milliseconds, else in frames.
+    """
     sequence = np.asarray(sequence)
     if sequence.ndim != 2:
         raise ValueError(f"sequence must be (frames, features), got shape {sequence.shape}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 2.5))
-    t_end = len(sequence) * frame_ms
+    t_end = len(sequence) * (frame_ms or 1)
     im = ax.imshow(sequence.T, aspect="auto", origin="lower", cmap="magma",
                    extent=(0, t_end, -0.5, sequence.shape[1] - 0.5))
-    ax.set_xlabel("time (ms)")
+    ax.set_xlabel("time (ms)" if frame_ms else "frame")
     ax.set_ylabel("coefficient index")
     ax.set_title(title)
     ax.figure.colorbar(im, ax=ax, label="value (a.u.)")

@@ -1,0 +1,51 @@
+"""Notebooks are stored with their outputs: nbval only compares cells that were executed, and
+the rendered book shows only what is stored."""
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+IGNORING = {"nbval-ignore-output", "nbval-skip"}
+
+
+def code_cells(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "chapters/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_saved_executed_in_order(path):
+    cells = code_cells(path)
+    assert cells, "no code cells"
+    counts = [c.get("execution_count") for c in cells]
+    missing = [i for i, n in enumerate(counts) if n is None]
+    assert not missing, (f"code cells {missing} were saved without being executed; refresh the "
+                         f"stored outputs with `python3 tasks.py execute {path.relative_to(ROOT)}`")
+    assert counts == sorted(counts), "cells were executed out of order; re-run the notebook top to bottom"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_mostly_compared_by_nbval(path):
+    cells = code_cells(path)
+    ignored = [c for c in cells if IGNORING & set(c.get("metadata", {}).get("tags", []))]
+    assert len(ignored) <= len(cells) / 2, f"{len(ignored)} of {len(cells)} code cells escape nbval"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_stored_errors_unless_meant(path):
+    for cell in code_cells(path):
+        tags = cell.get("metadata", {}).get("tags", [])
+        errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
+        assert not errors or "raises-exception" in tags, "".join(cell["source"])[:200]
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        assert str(path.relative_to(ROOT).with_suffix("")) in toc, f"{path} is not in _toc.yml"
