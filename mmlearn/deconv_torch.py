@@ -29,21 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmlearn.operators import check_n_classes, check_widths, same_padding
+
 BN_EPS = 1e-3        # Keras' BatchNormalization default
 BN_MOMENTUM = 0.01   # PyTorch counts momentum the other way round: 1 - Keras' 0.99
-
-
-def same_padding(kernel_size: int, stride: int) -> int:
-    """Padding per side that makes a conv output ``size / stride`` (Keras' ``"same"``).
-
-    Keras pads ``kernel - stride`` in total and puts the odd pixel, if any, at the end; PyTorch
-    pads both sides equally, so the two agree only when ``kernel - stride`` is even.
-    """
-    if kernel_size < stride or (kernel_size - stride) % 2:
-        raise ValueError(f"kernel_size={kernel_size}, stride={stride}: 'same' padding needs "
-                         "kernel_size - stride to be even and non-negative (e.g. 3 with stride 1, "
-                         "4 with stride 2) so that both sides get the same padding")
-    return (kernel_size - stride) // 2
 
 
 # --- blocks --------------------------------------------------------------------------------
@@ -85,21 +74,7 @@ class DeconvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
-# --- input checks shared by both networks ------------------------------------------------------
-
-def _check_n_classes(n_classes) -> int:
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"n_classes must be an int of at least 2 (10 for CIFAR-10 and the digits), "
-                         f"got {n_classes!r}")
-    return int(n_classes)
-
-
-def _check_widths(widths, name: str) -> tuple[int, ...]:
-    widths = tuple(widths)
-    if not all(isinstance(w, (int, np.integer)) and w > 0 for w in widths):
-        raise ValueError(f"{name} must be positive ints (channels per stage), got {widths!r}")
-    return tuple(int(w) for w in widths)
-
+# --- input checks -----------------------------------------------------------------------------
 
 def _check_batch(x, in_channels: int, size_multiple: int, image_size: int | None = None) -> None:
     """Raise a ValueError naming the expected form unless ``x`` is a float (B, C, H, W) batch."""
@@ -161,8 +136,8 @@ class ArticleNet(nn.Module):
     def __init__(self, in_channels: int = 3, n_classes: int = 10, image_size: int = 32,
                  widths=(32, 64, 128), head: str = "flatten"):
         super().__init__()
-        self.n_classes = _check_n_classes(n_classes)
-        widths = _check_widths(widths, "widths")
+        self.n_classes = check_n_classes(n_classes)
+        widths = check_widths(widths, "widths")
         if head not in ("flatten", "pool"):
             raise ValueError(f"head must be 'flatten' (the article) or 'pool', got {head!r}")
         self.in_channels, self.image_size = in_channels, image_size
@@ -199,8 +174,8 @@ class FormulaNet(nn.Module):
     def __init__(self, in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128),
                  up_widths=(64, 32), pool_size: int = 1):
         super().__init__()
-        self.n_classes = _check_n_classes(n_classes)
-        widths, up_widths = _check_widths(widths, "widths"), _check_widths(up_widths, "up_widths")
+        self.n_classes = check_n_classes(n_classes)
+        widths, up_widths = check_widths(widths, "widths"), check_widths(up_widths, "up_widths")
         if not widths:
             raise ValueError("widths needs at least one stage: the encoder c_C")
         if pool_size < 1:

@@ -27,9 +27,9 @@ def test_blocks_resize_as_documented():
     assert len(bare) == 1 and (bare(x) < 0).any()   # no ReLU: negative outputs survive
 
 
-def test_same_padding_rejects_asymmetric_cases():
+def test_blocks_refuse_padding_keras_would_place_asymmetrically():
     with pytest.raises(ValueError, match="kernel_size - stride to be even"):
-        dt.same_padding(3, 2)
+        dt.DeconvBlock(4, 4, kernel_size=3, stride=2)
 
 
 def test_tiny_networks_shapes_and_grid_sizes():

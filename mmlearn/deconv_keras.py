@@ -1,0 +1,196 @@
+"""Part I's two networks in TensorFlow/Keras: the article's ``ArticleNet`` and the formula's ``FormulaNet``.
+
+The same two networks as :mod:`mmlearn.deconv_torch`, under the same names and with the
+same arguments (see there for why there are two):
+
+* ``ArticleNet``: the article's code as written, (Conv2D 3x3, Conv2DTranspose 4x4 / 2) x 3
+  growing the grid 32 -> 256, then Flatten and Dense: 84,325,418 parameters for 10 classes,
+  83,886,090 of them in the Dense layer;
+* ``FormulaNet``: strided Conv2D encoder (c_C) -> Conv2DTranspose decoder (c_R) ->
+  adaptive average pooling (p_AP) -> Dense (g_GC).
+
+Both return logits: compile with ``SparseCategoricalCrossentropy(from_logits=True)``, which is
+the article's ``Dense(activation="softmax")`` + cross-entropy computed more stably. Images are
+channels last, ``(N, H, W, C)`` float32 in [0, 1] (:func:`prepare_images`).
+
+Importing this module imports TensorFlow; :mod:`mmlearn.deconv_torch` does not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mmlearn.config import configure_tensorflow
+from mmlearn.operators import check_n_classes, check_widths, same_padding
+
+tf = configure_tensorflow()
+keras = tf.keras
+layers = keras.layers
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+def conv_block(x, filters: int, kernel_size: int = 3, stride: int = 1, name: str | None = None):
+    """Conv2D -> BatchNormalization -> ReLU with ``"same"`` padding.
+
+    ``(B, H, W, C) -> (B, H / stride, W / stride, filters)``.
+    """
+    same_padding(kernel_size, stride)  # refuses the asymmetric cases PyTorch cannot mirror
+    x = layers.Conv2D(filters, kernel_size, strides=stride, padding="same",
+                      name=name and f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=name and f"{name}_bn")(x)
+    return layers.ReLU(name=name and f"{name}_relu")(x)
+
+
+def deconv_block(x, filters: int, kernel_size: int = 4, stride: int = 2, batch_norm: bool = True,
+                 activation: bool = True, name: str | None = None):
+    """Conv2DTranspose (反卷积) -> BatchNormalization -> ReLU: upsample by ``stride``.
+
+    ``(B, H, W, C) -> (B, H * stride, W * stride, filters)``.
+    """
+    same_padding(kernel_size, stride)
+    x = layers.Conv2DTranspose(filters, kernel_size, strides=stride, padding="same",
+                               name=name and f"{name}_deconv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=name and f"{name}_bn")(x)
+    if activation:
+        x = layers.ReLU(name=name and f"{name}_relu")(x)
+    return x
+
+
+# --- input checks -----------------------------------------------------------------------------
+
+def prepare_images(images, in_channels: int = 3) -> np.ndarray:
+    """Images as the loaders give them -> float32 (N, H, W, C) in [0, 1], channels last.
+
+    Accepts uint8 (0..255) or float (already in [0, 1]); grey (N, H, W) when ``in_channels == 1``.
+    """
+    x = np.asarray(images)
+    expected = (f"expected images of shape (N, H, W, {in_channels}) channels-last, uint8 or float32"
+                + (" (or (N, H, W))" if in_channels == 1 else ""))
+    if x.ndim == 3 and in_channels == 1:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] != in_channels:
+        hint = (": transpose with x.transpose(0, 2, 3, 1)"
+                if x.ndim == 4 and x.shape[1] == in_channels else "")
+        raise ValueError(f"{expected}, got {x.shape}{hint}")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if np.issubdtype(x.dtype, np.floating):
+        return x.astype(np.float32)
+    raise TypeError(f"{expected}, got dtype {x.dtype}")
+
+
+def _check_image_size(image_size: int, multiple: int) -> int:
+    if not isinstance(image_size, (int, np.integer)) or image_size < 1 or image_size % multiple:
+        raise ValueError(f"image_size must be a positive multiple of {multiple}, got {image_size!r}")
+    return int(image_size)
+
+
+# --- the article's network ---------------------------------------------------------------------
+
+def ArticleNet(in_channels: int = 3, n_classes: int = 10, image_size: int = 32,
+               widths=(32, 64, 128), head: str = "flatten") -> keras.Model:
+    """The article's code, layer for layer; ``head="pool"`` swaps Flatten for global pooling."""
+    n_classes = check_n_classes(n_classes)
+    widths = check_widths(widths, "widths")
+    if head not in ("flatten", "pool"):
+        raise ValueError(f"head must be 'flatten' (the article) or 'pool', got {head!r}")
+    inputs = keras.Input(shape=(_check_image_size(image_size, 1), image_size, in_channels))
+    x = inputs
+    for i, w in enumerate(widths, 1):
+        x = conv_block(x, w, 3, 1, name=f"stage{i}")        # (B, S, S, c) -> (B, S, S, w)
+        x = deconv_block(x, w, 4, 2, name=f"stage{i}_up")   # (B, S, S, w) -> (B, 2S, 2S, w)
+    if head == "flatten":
+        x = layers.Flatten(name="flatten")(x)               # (B, 256, 256, c) -> (B, 256 * 256 * c)
+    else:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)   # (B, 256, 256, c) -> (B, c)
+    logits = layers.Dense(n_classes, name="dense")(x)
+    return keras.Model(inputs, logits, name="ArticleNet")
+
+
+# --- the network the formula describes ----------------------------------------------------------
+
+def FormulaNet(in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128), up_widths=(64, 32),
+               pool_size: int = 1, image_size: int = 32) -> keras.Model:
+    """``softmax(g_GC(p_AP(c_R(c_C(x)))))`` built sensibly; returns logits.
+
+    ``widths``: one stride-2 4x4 conv block per entry (c_C); ``up_widths``: one stride-2
+    transposed-conv block per entry (c_R); then adaptive average pooling to ``pool_size`` x
+    ``pool_size`` (p_AP) and a Dense layer (g_GC).
+    """
+    n_classes = check_n_classes(n_classes)
+    widths, up_widths = check_widths(widths, "widths"), check_widths(up_widths, "up_widths")
+    if not widths:
+        raise ValueError("widths needs at least one stage: the encoder c_C")
+    if pool_size < 1:
+        raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+    size = _check_image_size(image_size, 2 ** len(widths))
+    inputs = keras.Input(shape=(size, size, in_channels))
+    x = inputs
+    for i, w in enumerate(widths, 1):
+        x = conv_block(x, w, 4, 2, name=f"c_C{i}")          # (B, S, S, c) -> (B, S/2, S/2, w)
+    for i, w in enumerate(up_widths, 1):
+        x = deconv_block(x, w, 4, 2, name=f"c_R{i}")        # (B, S, S, c) -> (B, 2S, 2S, w)
+    # p_AP: the grid is fixed by image_size, so adaptive pooling is average pooling over
+    # (grid / pool_size)-sized windows. (Keras 3.15's AdaptiveAveragePooling2D computes a
+    # 17-pixel window for 16 -> 1 when traced for training, and fails.)
+    grid = size // 2 ** len(widths) * 2 ** len(up_widths)
+    if grid % pool_size:
+        raise ValueError(f"pool_size must divide the {grid}x{grid} grid after c_R, got {pool_size}")
+    x = layers.AveragePooling2D(grid // pool_size, name="p_AP")(x)   # (B, S, S, c) -> (B, p, p, c)
+    x = layers.Flatten(name="flatten")(x)
+    logits = layers.Dense(n_classes, name="g_GC")(x)
+    return keras.Model(inputs, logits, name="FormulaNet")
+
+
+# --- building, counting, timing --------------------------------------------------------------------
+
+def build(name: str, **config) -> keras.Model:
+    """``build("article", ...)`` or ``build("formula", ...)``; ``config`` goes to the builder."""
+    models = {"article": ArticleNet, "formula": FormulaNet}
+    if name not in models:
+        raise ValueError(f"unknown network {name!r}; expected one of {', '.join(models)}")
+    return models[name](**config)
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """``trainable`` weights, ``non_trainable`` ones (BatchNorm's moving mean and variance), ``total``."""
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+    return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+def activation_bytes(model: keras.Model, batch_size: int, dtype_bytes: int = 4) -> int:
+    """Bytes of all layer outputs of one forward pass at ``batch_size`` (the input excluded)."""
+    return batch_size * dtype_bytes * sum(math.prod(layer.output.shape[1:]) for layer in model.layers
+                                          if not isinstance(layer, layers.InputLayer))
+
+
+def compile_classifier(model: keras.Model, lr: float = 1e-3) -> keras.Model:
+    """Adam + cross-entropy on logits + accuracy: the article's ``compile`` for a logits model."""
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def train_step_seconds(model: keras.Model, batch_size: int, steps: int, seed: int = 0) -> list[float]:
+    """Wall time of ``steps`` training steps on random images, after one warm-up step (which
+    also traces the graph). Compiles ``model`` with :func:`compile_classifier` if needed."""
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}")
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, *model.input_shape[1:]), dtype=np.float32)
+    y = rng.integers(0, model.output_shape[-1], batch_size)
+    if not model.compiled:
+        compile_classifier(model)
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return times[1:]
