@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 
 
 def _cpu_count() -> int:
@@ -45,6 +46,8 @@ os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 # The book runs offline by default: transformers must not wait on a hub it cannot reach.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# tqdm warns once per process when Jupyter has no widget support; the text progress bar is fine.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 import torch  # noqa: E402  (must come after the environment above)
 
