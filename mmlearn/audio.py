@@ -139,8 +139,10 @@ def resample(waveform, from_rate: int, to_rate: int) -> np.ndarray:
 
 # --- recognition: PocketSphinx ---------------------------------------------------------------
 
-@functools.cache
 def _decoder():
+    """A fresh decoder. PocketSphinx adapts its cepstral mean (and more) from one utterance to
+    the next, so a decoder reused across calls gives answers that depend on what it heard
+    before; a new one per utterance (about 0.3 s to load) makes every transcript repeatable."""
     from pocketsphinx import Decoder
 
     return Decoder(loglevel="FATAL")
@@ -149,13 +151,13 @@ def _decoder():
 def transcribe(waveform, sample_rate: int, words=None) -> str:
     """PocketSphinx's transcript of a 16 kHz mono utterance, in lower case.
 
-    By default the bundled US-English language model allows any of its ~130,000 words. With
+    By default the bundled US-English n-gram language model and its dictionary (about
+    135,000 pronunciations) allow any word they know. With
     ``words`` (e.g. the ten digit names) the decoder may only output sequences of those words,
     which is how small-vocabulary command recognisers are built.
     """
     pcm = _pcm16(as_waveform(waveform, sample_rate, expected_rate=ASR_RATE))
     decoder = _decoder()
-    search = "_default"  # the n-gram language model PocketSphinx starts with
     if words is not None:
         words = [str(w).lower() for w in words]
         if not words:
@@ -164,11 +166,9 @@ def transcribe(waveform, sample_rate: int, words=None) -> str:
         if unknown:
             raise ValueError(f"not in PocketSphinx's dictionary: {unknown}; use plain lower-case "
                              "English words such as 'one', 'two'")
-        search = "words_" + "_".join(words)
-        if decoder.get_fsg(search) is None:
-            decoder.add_jsgf_string(search, "#JSGF V1.0;\ngrammar words;\n"
-                                            f"public <utterance> = ({' | '.join(words)})+ ;")
-    decoder.activate_search(search)
+        decoder.add_jsgf_string("words", "#JSGF V1.0;\ngrammar words;\n"
+                                         f"public <utterance> = ({' | '.join(words)})+ ;")
+        decoder.activate_search("words")
     decoder.start_utt()
     decoder.process_raw(pcm.tobytes(), full_utt=True)
     decoder.end_utt()

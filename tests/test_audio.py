@@ -91,3 +91,12 @@ def test_word_error_rate_counts_edits_per_reference_word():
     assert word_error_rate("one", "one two three") == pytest.approx(2.0)
     with pytest.raises(ValueError, match="empty"):
         word_error_rate("", "anything")
+
+
+def test_transcribe_is_repeatable_whatever_was_heard_before(spoken):
+    waveform, rate = spoken
+    x = audio.resample(waveform, rate, audio.ASR_RATE)
+    first = audio.transcribe(x, audio.ASR_RATE)
+    other = audio.resample(audio.synthesize("open the door")[0], rate, audio.ASR_RATE)
+    audio.transcribe(other, audio.ASR_RATE)
+    assert audio.transcribe(x, audio.ASR_RATE) == first
