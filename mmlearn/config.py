@@ -48,6 +48,23 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=64),
     },
     # --- Part I, chapters 2-5: transposed convolution, the article's and the formula network ---
+    # Timing the article's 84M-parameter network: n_train = images timed (steps x batch_size).
+    "deconv.article_timing": {
+        "smoke": RunSize(n_train=2, n_test=None, epochs=1, batch_size=2),
+        "standard": RunSize(n_train=16, n_test=None, epochs=1, batch_size=8),
+        "full": RunSize(n_train=640, n_test=None, epochs=1, batch_size=64),
+    },
+    # Training it: epochs=0 means "not trained" (several seconds a step on a 2-core CPU).
+    "deconv.article_train": {
+        "smoke": RunSize(n_train=0, n_test=0, epochs=0, batch_size=64),
+        "standard": RunSize(n_train=0, n_test=0, epochs=0, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
+    },
+    "deconv.formula": {
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=10_000, n_test=2_000, epochs=6, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
+    },
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
