@@ -10,7 +10,8 @@ same arguments (see there for why there are two):
   adaptive average pooling (p_AP) -> Dense (g_GC).
 
 Both return logits: compile with ``SparseCategoricalCrossentropy(from_logits=True)``, which is
-the article's ``Dense(activation="softmax")`` + cross-entropy computed more stably. Images are
+the article's ``Dense(activation="softmax")`` + cross-entropy computed more stably.
+``bn_momentum`` is Keras' BatchNormalization momentum (see :mod:`mmlearn.deconv_torch`). Images are
 channels last, ``(N, H, W, C)`` float32 in [0, 1] (:func:`prepare_images`).
 
 Importing this module imports TensorFlow; :mod:`mmlearn.deconv_torch` does not.
@@ -26,6 +27,9 @@ import numpy as np
 from mmlearn.config import configure_tensorflow
 from mmlearn.operators import check_n_classes, check_widths, same_padding
 
+ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
+FORMULA_BN_MOMENTUM = 0.9    # statistics that settle within a few hundred steps
+
 tf = configure_tensorflow()
 keras = tf.keras
 layers = keras.layers
@@ -33,7 +37,8 @@ layers = keras.layers
 
 # --- blocks --------------------------------------------------------------------------------
 
-def conv_block(x, filters: int, kernel_size: int = 3, stride: int = 1, name: str | None = None):
+def conv_block(x, filters: int, kernel_size: int = 3, stride: int = 1,
+               bn_momentum: float = ARTICLE_BN_MOMENTUM, name: str | None = None):
     """Conv2D -> BatchNormalization -> ReLU with ``"same"`` padding.
 
     ``(B, H, W, C) -> (B, H / stride, W / stride, filters)``.
@@ -41,12 +46,13 @@ def conv_block(x, filters: int, kernel_size: int = 3, stride: int = 1, name: str
     same_padding(kernel_size, stride)  # refuses the asymmetric cases PyTorch cannot mirror
     x = layers.Conv2D(filters, kernel_size, strides=stride, padding="same",
                       name=name and f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=name and f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=name and f"{name}_bn")(x)
     return layers.ReLU(name=name and f"{name}_relu")(x)
 
 
 def deconv_block(x, filters: int, kernel_size: int = 4, stride: int = 2, batch_norm: bool = True,
-                 activation: bool = True, name: str | None = None):
+                 activation: bool = True, bn_momentum: float = ARTICLE_BN_MOMENTUM,
+                 name: str | None = None):
     """Conv2DTranspose (反卷积) -> BatchNormalization -> ReLU: upsample by ``stride``.
 
     ``(B, H, W, C) -> (B, H * stride, W * stride, filters)``.
@@ -55,7 +61,7 @@ def deconv_block(x, filters: int, kernel_size: int = 4, stride: int = 2, batch_n
     x = layers.Conv2DTranspose(filters, kernel_size, strides=stride, padding="same",
                                name=name and f"{name}_deconv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=name and f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=name and f"{name}_bn")(x)
     if activation:
         x = layers.ReLU(name=name and f"{name}_relu")(x)
     return x
@@ -132,9 +138,9 @@ def FormulaNet(in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128), 
     inputs = keras.Input(shape=(size, size, in_channels))
     x = inputs
     for i, w in enumerate(widths, 1):
-        x = conv_block(x, w, 4, 2, name=f"c_C{i}")          # (B, S, S, c) -> (B, S/2, S/2, w)
+        x = conv_block(x, w, 4, 2, FORMULA_BN_MOMENTUM, name=f"c_C{i}")          # (B, S, S, c) -> (B, S/2, S/2, w)
     for i, w in enumerate(up_widths, 1):
-        x = deconv_block(x, w, 4, 2, name=f"c_R{i}")        # (B, S, S, c) -> (B, 2S, 2S, w)
+        x = deconv_block(x, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM, name=f"c_R{i}")        # (B, S, S, c) -> (B, 2S, 2S, w)
     # p_AP: the grid is fixed by image_size, so adaptive pooling is average pooling over
     # (grid / pool_size)-sized windows. (Keras 3.15's AdaptiveAveragePooling2D computes a
     # 17-pixel window for 16 -> 1 when traced for training, and fails.)

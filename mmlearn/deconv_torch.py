@@ -15,8 +15,11 @@ Both return *logits*; the article's ``Dense(activation="softmax")`` becomes soft
 loss (``F.cross_entropy``), the same function computed more stably. The Keras twins live in
 :mod:`mmlearn.deconv_keras` under the same names; :mod:`mmlearn.deconv_parity` moves weights
 between them. Padding is chosen so that every layer matches Keras' ``padding="same"``
-exactly (symmetric padding ``(kernel - stride) / 2``), and BatchNorm uses Keras' defaults
-(epsilon 1e-3, moving-average momentum 0.99, i.e. PyTorch momentum 0.01).
+exactly (symmetric padding ``(kernel - stride) / 2``), and BatchNorm uses Keras' epsilon
+(1e-3). ``bn_momentum`` is given in Keras' convention everywhere (the share of the old running
+average kept at each step; PyTorch's ``momentum`` is ``1 - bn_momentum``). The article keeps
+Keras' 0.99, so its running statistics need ~1,000 steps to forget their initial values;
+FormulaNet uses 0.9, so that evaluation after a short run on CPU uses settled statistics.
 
 This module does not import TensorFlow.
 """
@@ -31,8 +34,9 @@ from torch import nn
 
 from mmlearn.operators import check_n_classes, check_widths, same_padding
 
-BN_EPS = 1e-3        # Keras' BatchNormalization default
-BN_MOMENTUM = 0.01   # PyTorch counts momentum the other way round: 1 - Keras' 0.99
+BN_EPS = 1e-3                # Keras' BatchNormalization default
+ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
+FORMULA_BN_MOMENTUM = 0.9    # statistics that settle within a few hundred steps
 
 
 # --- blocks --------------------------------------------------------------------------------
@@ -43,11 +47,12 @@ class ConvBlock(nn.Sequential):
     ``(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 bn_momentum: float = ARTICLE_BN_MOMENTUM):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                       padding=same_padding(kernel_size, stride)),
-            nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM),
+            nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=1 - bn_momentum),
             nn.ReLU(inplace=True),
         )
 
@@ -64,11 +69,12 @@ class DeconvBlock(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2,
-                 batch_norm: bool = True, activation: bool = True):
+                 batch_norm: bool = True, activation: bool = True,
+                 bn_momentum: float = ARTICLE_BN_MOMENTUM):
         layers: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride,
                                                       padding=same_padding(kernel_size, stride))]
         if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM))
+            layers.append(nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=1 - bn_momentum))
         if activation:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
@@ -183,11 +189,11 @@ class FormulaNet(nn.Module):
         self.in_channels, self.size_multiple = in_channels, 2 ** len(widths)
         down, c = [], in_channels
         for w in widths:
-            down.append(ConvBlock(c, w, 4, 2))    # (B, c, S, S) -> (B, w, S/2, S/2)
+            down.append(ConvBlock(c, w, 4, 2, FORMULA_BN_MOMENTUM))    # (B, c, S, S) -> (B, w, S/2, S/2)
             c = w
         up = []
         for w in up_widths:
-            up.append(DeconvBlock(c, w, 4, 2))    # (B, c, S, S) -> (B, w, 2S, 2S)
+            up.append(DeconvBlock(c, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM))  # (B, c, S, S) -> (B, w, 2S, 2S)
             c = w
         self.c_C, self.c_R = nn.Sequential(*down), nn.Sequential(*up)
         self.p_AP = nn.AdaptiveAvgPool2d(pool_size)  # (B, c, S, S) -> (B, c, p, p)

@@ -82,3 +82,12 @@ def test_max_logit_difference_wants_channels_last_floats():
     keras_model, torch_model = _pair("formula")
     with pytest.raises(ValueError, match="prepare_images"):
         dp.max_logit_difference(keras_model, torch_model, np.zeros((2, 16, 16, 3), np.uint8))
+
+
+def test_batchnorm_momentum_agrees_so_training_agrees():
+    for name in CONFIGS:
+        keras_model, torch_model = _pair(name)
+        k_bn = [l.momentum for l in keras_model.layers if isinstance(l, dk.layers.BatchNormalization)]
+        t_bn = [m.momentum for m in torch_model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert np.allclose(t_bn, [1 - m for m in k_bn])
+        assert set(k_bn) == ({0.99} if name == "article" else {0.9})
