@@ -4,6 +4,10 @@ The loop is deliberately small: the chapter decides what a batch is and what the
 (``loss_fn(model, batch) -> scalar tensor``), so classification, fusion and contrastive
 models all train through the same :func:`fit`. Keras models use Keras' own ``fit``; both
 return per-epoch histories as ``dict[str, list[float]]`` so the same plots draw them.
+
+The same calls run unchanged under ``torchrun``: :class:`ArrayBatches` then hands each process
+its slice of every global batch and :func:`fit` wraps the model in DistributedDataParallel
+(see :mod:`mmlearn.distributed`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
+from mmlearn import distributed
 from mmlearn.config import get_device
 
 
@@ -21,11 +27,14 @@ class ArrayBatches:
     """Mini-batches of in-memory arrays as tensors, reshuffled each epoch with a fixed seed.
 
     Slicing whole tensors is many times faster than ``DataLoader`` over a ``TensorDataset``,
-    which indexes one sample at a time. Arrays must share their first dimension.
+    which indexes one sample at a time. Arrays must share their first dimension. Under
+    ``torchrun`` every process draws the same order and yields only its own slice of each
+    batch, so ``batch_size`` is the global batch size (``shard=False`` yields whole batches
+    to every process, as evaluation wants).
     """
 
     def __init__(self, *arrays, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, shard: bool = True):
         if not arrays:
             raise ValueError("ArrayBatches needs at least one array")
         self.tensors = [torch.as_tensor(np.asarray(a)) if not torch.is_tensor(a) else a for a in arrays]
@@ -36,6 +45,7 @@ class ArrayBatches:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.shard = shard
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -45,6 +55,8 @@ class ArrayBatches:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.shard:
+                idx = distributed.local_slice(idx)
             yield tuple(t[idx] for t in self.tensors)
 
 
@@ -61,25 +73,33 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
     ``loss_fn(model, batch)`` returns the mean loss of one batch (already on ``device``).
     ``evaluate(model)``, if given, runs after each epoch in eval mode and returns metrics
     such as ``{"test_accuracy": 0.97}``; they join the history.
+
+    Under ``torchrun`` the model is wrapped in DistributedDataParallel and ``loss_fn`` receives
+    the wrapper, so it must call the model (``model(...)``) rather than its submodules; the
+    logged loss is the mean over processes and only rank 0 prints.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = get_device() if device is None else device
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    trained = model
+    if distributed.is_distributed() and not isinstance(model, DistributedDataParallel):
+        trained = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    verbose = verbose and distributed.rank() == 0
     history: dict[str, list[float]] = {"loss": [], "seconds": []}
     for epoch in range(1, epochs + 1):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
         for batch in batches:
             batch = to_device(batch, device)
-            loss = loss_fn(model, batch)
+            loss = loss_fn(trained, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch[0])
             count += len(batch[0])
-        history["loss"].append(total / max(count, 1))
+        history["loss"].append(distributed.mean_over_processes(total / max(count, 1)))
         history["seconds"].append(time.perf_counter() - start)
         if evaluate is not None:
             model.eval()
@@ -100,5 +120,5 @@ def predict(model: torch.nn.Module, *inputs, batch_size: int = 256,
     device = get_device() if device is None else device
     model.to(device).eval()
     outputs = [model(*to_device(batch, device)).cpu()
-               for batch in ArrayBatches(*inputs, batch_size=batch_size, shuffle=False)]
+               for batch in ArrayBatches(*inputs, batch_size=batch_size, shuffle=False, shard=False)]
     return torch.cat(outputs)
