@@ -258,8 +258,13 @@ def _load_text_backbone(name: str, verbose: bool):
         raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
     if name in ("auto", "bert-base-uncased"):
         try:
-            return (AutoTokenizer.from_pretrained("bert-base-uncased"),
-                    AutoModel.from_pretrained("bert-base-uncased"), "bert-base-uncased")
+            model = AutoModel.from_pretrained("bert-base-uncased")
+            tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
+            # offline, transformers can hand back a tokenizer with a 5-word vocabulary
+            if len(tokenizer) != model.config.vocab_size:
+                raise OSError(f"the cached bert-base-uncased tokenizer has {len(tokenizer)} tokens, "
+                              f"its model {model.config.vocab_size}")
+            return tokenizer, model, "bert-base-uncased"
         except OSError as err:
             if name == "bert-base-uncased":
                 raise

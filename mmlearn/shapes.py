@@ -102,6 +102,17 @@ def read_facts(images, chunk: int = 500) -> ShapeFacts:
                       box_side=side.astype(np.int64), fill=fill, centre=centre)
 
 
+def downsample(images, factor: int = 2) -> np.ndarray:
+    """uint8 (N, H, W, 3) pictures shrunk ``factor`` times by averaging factor x factor blocks
+    (area resampling keeps a 7 px shape visible as a blurred 3-4 px one)."""
+    images = _check_pictures(images)
+    n, h, w, c = images.shape
+    if factor < 1 or h % factor or w % factor:
+        raise ValueError(f"factor must be a positive divisor of the picture size {h}x{w}, got {factor}")
+    blocks = images.reshape(n, h // factor, factor, w // factor, factor, c).astype(np.float32)
+    return np.round(blocks.mean(axis=(2, 4))).astype(np.uint8)
+
+
 def position_name(row: int, col: int) -> str:
     if (row, col) == (1, 1):
         return "center"
