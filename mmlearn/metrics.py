@@ -59,3 +59,16 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
     return previous[-1] / len(ref)
+
+
+def chance_recall_at_k(query_labels, item_labels, ks=(1, 5, 10)) -> dict[int, float]:
+    """Expected :func:`recall_at_k` of a random ranking: for a query whose label has ``m`` of
+    the ``n`` items, the chance that K items drawn without replacement hold no hit is
+    C(n - m, K) / C(n, K); Recall@K is one minus that, averaged over the queries."""
+    from math import comb
+
+    q, i = np.asarray(query_labels), np.asarray(item_labels)
+    n = len(i)
+    counts = {label: int((i == label).sum()) for label in np.unique(q)}
+    return {k: float(np.mean([1 - comb(n - counts[label], k) / comb(n, k) for label in q]))
+            for k in ks}
