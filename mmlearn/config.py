@@ -61,7 +61,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
     },
     "deconv.formula": {
-        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
+        "smoke": RunSize(n_train=1024, n_test=256, epochs=1, batch_size=32),
         "standard": RunSize(n_train=10_000, n_test=2_000, epochs=6, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
     },
