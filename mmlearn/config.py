@@ -50,7 +50,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     # --- Part I, chapters 2-5: transposed convolution, the article's and the formula network ---
     # Timing the article's 84M-parameter network: n_train = images timed (steps x batch_size).
     "deconv.article_timing": {
-        "smoke": RunSize(n_train=2, n_test=None, epochs=1, batch_size=2),
+        "smoke": RunSize(n_train=1, n_test=None, epochs=1, batch_size=1),
         "standard": RunSize(n_train=16, n_test=None, epochs=1, batch_size=8),
         "full": RunSize(n_train=640, n_test=None, epochs=1, batch_size=64),
     },
