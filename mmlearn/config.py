@@ -66,6 +66,18 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
     },
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
+    # Fusion of digit images and spoken digits: each of 4 models trained once per seed (3 seeds).
+    "fusion.compare": {
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
+    },
+    # Chapter 7: the image model whose units are visualised (clean MNIST-5k).
+    "outlook.visualise": {
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+    },
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
