@@ -87,7 +87,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     "voice.retrieval": {  # spoken digit -> handwritten digit images, contrastive joint space
         "smoke": RunSize(n_train=800, n_test=300, epochs=1, batch_size=100),
-        "standard": RunSize(n_train=None, n_test=None, epochs=5, batch_size=100),
+        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=100),
         "full": RunSize(n_train=None, n_test=None, epochs=30, batch_size=100),
     },
 }
