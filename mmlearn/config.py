@@ -79,6 +79,11 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
+    "concepts.fusion": {  # easy-VQA questions for the linear fusion comparison
+        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=1),
+        "standard": RunSize(n_train=20000, n_test=5000, epochs=1, batch_size=1),
+        "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
+    },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
         "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
