@@ -6,7 +6,7 @@ first cell of a notebook in IPython with the local build as the install source, 
 mmlearn from where the cell installed it.
 """
 import json
-import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -78,8 +78,12 @@ else:
 @pytest.fixture(scope="module")
 def colab_like(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("colab")
+    source = tmp / "source"  # build from a copy: setuptools leaves build/ behind in the tree
+    shutil.copytree(ROOT / "mmlearn", source / "mmlearn", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp / "dist"), str(ROOT)], check=True, timeout=300)
+                    "-q", "-w", str(tmp / "dist"), str(source)], check=True, timeout=300)
     wheel = next((tmp / "dist").glob("mmlearn-*.whl"))
     python = fresh_environment(tmp)
     marker = tmp / "fake_colab" / "google" / "colab"
