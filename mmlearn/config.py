@@ -85,6 +85,11 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
     },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
+    "vqa.train": {  # easy-VQA questions (38,575 train / 9,673 test); batch = pictures per step
+        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=8),
+        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=8),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=8),
+    },
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
         "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
         "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64),

@@ -1,0 +1,104 @@
+"""Tests of mmlearn.vqa: question arrays, image-grouped batches, the attention-fusion model."""
+
+import numpy as np
+import pytest
+import torch
+
+import mmlearn as mm
+from mmlearn import vqa
+from mmlearn.data import VQASplit
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The first 12 test pictures of easy-VQA with all their questions, as arrays."""
+    d = mm.data.load_easy_vqa()
+    keep = d.test.image_index < 12
+    split = VQASplit(d.test.images[:12], [q for q, k in zip(d.test.questions, keep) if k],
+                     [a for a, k in zip(d.test.answers, keep) if k], d.test.image_index[keep])
+    vocab = vqa.Vocabulary.build(d.train.questions)
+    return vqa.to_arrays(split, vocab, d.answer_vocab, length=10), vocab, d.answer_vocab
+
+
+def test_tokenize_and_question_types():
+    assert vqa.tokenize("Is there NOT a red shape?") == ["is", "there", "not", "a", "red", "shape"]
+    assert [vqa.question_type(a) for a in ("teal", "triangle", "no")] == ["colour", "shape", "yes/no"]
+    with pytest.raises(ValueError, match="expected one of"):
+        vqa.question_type("purple")
+
+
+def test_vocabulary_pads_and_marks_unknown_words():
+    vocab = vqa.Vocabulary.build(["what colour is it?", "is it red?"])
+    ids = vocab.encode(["is it blue?", "what colour is it?"])
+    assert ids.shape == (2, 4) and ids.dtype == np.int64
+    assert ids[0, 2] == 1 and ids[0, 3] == 0          # "blue" is unknown, then padding
+    assert vocab.words[ids[1, 0]] == "what"
+    with pytest.raises(ValueError, match="empty"):
+        vocab.encode([])
+
+
+def test_arrays_types_and_images_checked(small):
+    data, _, answers = small
+    assert data.images.shape == (12, 64, 64, 3) and data.question_ids.shape[1] == 10
+    types = [vqa.question_type(answers[a]) for a in data.answer]
+    assert [vqa.QUESTION_TYPES[t] for t in data.qtype] == types
+    with pytest.raises(ValueError, match=r"transpose with x.transpose\(0, 2, 3, 1\)"):
+        vqa.check_images(np.zeros((2, 3, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        vqa.check_images(np.zeros((2, 64, 64, 3), np.float32))
+
+
+def test_image_batches_hold_every_question_once_with_its_image(small):
+    data, _, _ = small
+    batches = vqa.ImageBatches(data, images_per_batch=5, shuffle=True, seed=1)
+    seen = []
+    for image_rows, q, owner in batches.groups():
+        assert len(image_rows) <= 5
+        assert np.array_equal(data.image_index[q], image_rows[owner])
+        seen.append(q)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(data.answer)))
+    images, owner, ids, answer = next(iter(batches))
+    assert images.dtype == torch.uint8 and len(owner) == len(ids) == len(answer)
+
+
+def test_model_shapes_attention_and_gradients(small):
+    data, vocab, answers = small
+    torch.manual_seed(0)
+    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    images, owner, ids, answer = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
+    logits, weights = model(images, ids, owner, return_attention=True)
+    assert logits.shape == (len(ids), len(answers))
+    assert weights.shape == (len(ids), ids.shape[1], 64)
+    assert torch.all(weights >= 0) and torch.allclose(weights.sum(-1), torch.ones(weights.shape[:2]))
+    vqa.loss_fn(model, (images, owner, ids, answer)).backward()
+    assert model.image.cnn[0][0].weight.grad.abs().sum() > 0
+    assert model.question.embed.weight.grad.abs().sum() > 0
+
+
+def test_model_rejects_mismatched_batches(small):
+    data, vocab, _ = small
+    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab)))
+    images = torch.as_tensor(data.images[:3])
+    ids = torch.as_tensor(data.question_ids[:5])
+    with pytest.raises(ValueError, match="equal numbers"):
+        model(images, ids)
+    with pytest.raises(ValueError, match="one image row per question"):
+        model(images, ids, torch.zeros(4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="vocab_size"):
+        vqa.build_vqa_model(vqa.VQAConfig(vocab_size=2))
+
+
+def test_training_steps_lower_the_loss_and_accuracy_by_type(small):
+    data, vocab, answers = small
+    torch.manual_seed(0)
+    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    batches = vqa.ImageBatches(data, 12)
+    history = mm.training.fit(model, batches, vqa.loss_fn, epochs=15, lr=3e-3, verbose=False)
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    predicted, attention = vqa.predict_answers(model, data, return_attention=True)
+    result = vqa.accuracy_by_type(predicted, data)
+    assert set(result) == {"all", *vqa.QUESTION_TYPES} and 0 <= result["all"] <= 1
+    assert result["all"] == pytest.approx(float((predicted == data.answer).mean()))
+    assert attention.shape == (len(data.answer), 10, 64)
+    with pytest.raises(ValueError, match="one predicted answer per question"):
+        vqa.accuracy_by_type(predicted[:-1], data)
