@@ -5,6 +5,9 @@
     python3 tasks.py test [ARGS]       set up, then run the notebooks (nbval) and tests/
     python3 tasks.py execute [NB...]   set up, then re-run notebooks in place to refresh
                                        their stored outputs (default: all of chapters/)
+    python3 tasks.py time [NB...]      set up, then record each notebook's run time for the
+                                       book's execution page: standard from the timestamps
+                                       stored with its outputs, smoke by running it
 
 Set-up creates ./.venv with Python 3.11 and installs the pinned packages of pyproject.toml
 into it; it is skipped when pyproject.toml has not changed since the last install, so every
@@ -13,10 +16,14 @@ command is safe to re-run.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import os
+import platform
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -25,6 +32,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".mmlearn-installed"
+TIMES = ROOT / "chapters" / "appendix" / "execution_times.json"
 CELL_TIMEOUT_S = os.environ.get("NBVAL_CELL_TIMEOUT", "900")
 
 
@@ -65,18 +73,46 @@ def test(*args: str) -> None:
         f"--nbval-cell-timeout={CELL_TIMEOUT_S}", *(args or ("chapters/", "tests/")))
 
 
+def notebook_paths(notebooks) -> list[str]:
+    return list(notebooks) or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").rglob("*.ipynb")
+                                     if ".ipynb_checkpoints" not in p.parts)
+
+
 def execute(*notebooks: str) -> None:
     """Re-run notebooks in place so their stored outputs are fresh (standard profile)."""
     setup()
-    paths = notebooks or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").rglob("*.ipynb")
-                                if ".ipynb_checkpoints" not in p.parts)
-    for path in paths:
+    for path in notebook_paths(notebooks):
         run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
             f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path,
             MMLEARN_PROFILE=os.environ.get("MMLEARN_PROFILE", "standard"))
 
 
-COMMANDS = {"book": book, "test": test, "execute": execute}
+def run_seconds(notebook: Path) -> float:
+    """Wall time of an executed notebook, from the timestamps the executor stores per cell."""
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    stamps = [c["metadata"]["execution"] for c in cells if "execution" in c.get("metadata", {})]
+    start = datetime.datetime.fromisoformat(stamps[0]["iopub.status.busy"])
+    end = datetime.datetime.fromisoformat(stamps[-1]["iopub.status.idle"])
+    return (end - start).total_seconds()
+
+
+def time_notebooks(*notebooks: str) -> None:
+    """Record run times: the stored (standard) run's, and a fresh smoke run's (not saved)."""
+    setup()
+    record = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    record["machine"] = {"cpus": os.cpu_count(), "machine": platform.machine(),
+                         "python": platform.python_version()}
+    with tempfile.TemporaryDirectory() as out:
+        for path in notebook_paths(notebooks):
+            record.setdefault("standard", {})[path] = round(run_seconds(ROOT / path), 1)
+            run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", out,
+                f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path, MMLEARN_PROFILE="smoke")
+            record.setdefault("smoke", {})[path] = round(run_seconds(Path(out) / Path(path).name), 1)
+            TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    print(f"Run times written to {TIMES.relative_to(ROOT)}")
+
+
+COMMANDS = {"book": book, "test": test, "execute": execute, "time": time_notebooks}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
