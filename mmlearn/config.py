@@ -96,7 +96,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
     },
     "voice.retrieval": {  # spoken digit -> handwritten digit images, contrastive joint space
-        "smoke": RunSize(n_train=800, n_test=300, epochs=1, batch_size=100),
+        "smoke": RunSize(n_train=500, n_test=200, epochs=1, batch_size=100),
         "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=100),
         "full": RunSize(n_train=None, n_test=None, epochs=30, batch_size=100),
     },
