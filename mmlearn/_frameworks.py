@@ -37,8 +37,10 @@ def _thread_count() -> int:
 
 THREADS = _thread_count()
 
-# TensorFlow reads these when it is first imported; the reader's own settings win.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow reads these when it is first imported; the reader's own settings win. Level 3
+# also hides a C++ "error" that op determinism (seed_everything) triggers in every Keras fit
+# ("NodeDef mentions attribute use_unbounded_threadpool"); real failures still raise in Python.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(THREADS))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

@@ -28,8 +28,13 @@ def test_any_import_order_after_mmlearn(order):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-def test_tensorflow_start_up_is_quiet():
-    result = run_python("import mmlearn; import tensorflow as tf; print(tf.reduce_sum(tf.ones(3)).numpy())")
+def test_tensorflow_is_quiet_from_start_up_to_a_seeded_fit():
+    result = run_python(
+        "import mmlearn as mm, numpy as np\n"
+        "tf = mm.configure_tensorflow(); mm.seed_everything(0)\n"
+        "m = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])\n"
+        "m.compile('adam', 'mse'); m.fit(np.zeros((64, 4)), np.zeros((64, 2)), epochs=1, verbose=0)\n"
+        "print(tf.reduce_sum(tf.ones(3)).numpy())")
     assert result.returncode == 0, result.stderr[-2000:]
     noisy = [line for line in result.stderr.splitlines() if line.strip()]
     assert noisy == [], noisy
