@@ -69,8 +69,8 @@ def book(*_args: str) -> None:
 def test(*args: str) -> None:
     """Execute every notebook under nbval and run the package's tests."""
     setup()
-    run(PYTHON, "-m", "pytest", "--nbval", "--current-env",
-        f"--nbval-cell-timeout={CELL_TIMEOUT_S}", *(args or ("chapters/", "tests/")))
+    run(PYTHON, "-m", "pytest", "--nbval", "--current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
+        "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")))
 
 
 def notebook_paths(notebooks) -> list[str]:
