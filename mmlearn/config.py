@@ -62,7 +62,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     "deconv.formula": {
         "smoke": RunSize(n_train=1024, n_test=256, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=10_000, n_test=2_000, epochs=6, batch_size=64),
+        "standard": RunSize(n_train=10_000, n_test=2_000, epochs=10, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
     },
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
