@@ -138,9 +138,11 @@ def FormulaNet(in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128), 
     inputs = keras.Input(shape=(size, size, in_channels))
     x = inputs
     for i, w in enumerate(widths, 1):
-        x = conv_block(x, w, 4, 2, FORMULA_BN_MOMENTUM, name=f"c_C{i}")          # (B, S, S, c) -> (B, S/2, S/2, w)
+        # (B, S, S, c) -> (B, S/2, S/2, w)
+        x = conv_block(x, w, 4, 2, FORMULA_BN_MOMENTUM, name=f"c_C{i}")
     for i, w in enumerate(up_widths, 1):
-        x = deconv_block(x, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM, name=f"c_R{i}")        # (B, S, S, c) -> (B, 2S, 2S, w)
+        # (B, S, S, c) -> (B, 2S, 2S, w)
+        x = deconv_block(x, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM, name=f"c_R{i}")
     # p_AP: the grid is fixed by image_size, so adaptive pooling is average pooling over
     # (grid / pool_size)-sized windows. (Keras 3.15's AdaptiveAveragePooling2D computes a
     # 17-pixel window for 16 -> 1 when traced for training, and fails.)

@@ -189,11 +189,12 @@ class FormulaNet(nn.Module):
         self.in_channels, self.size_multiple = in_channels, 2 ** len(widths)
         down, c = [], in_channels
         for w in widths:
-            down.append(ConvBlock(c, w, 4, 2, FORMULA_BN_MOMENTUM))    # (B, c, S, S) -> (B, w, S/2, S/2)
+            down.append(ConvBlock(c, w, 4, 2, FORMULA_BN_MOMENTUM))      # (B, c, S, S) -> (B, w, S/2, S/2)
             c = w
         up = []
         for w in up_widths:
-            up.append(DeconvBlock(c, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM))  # (B, c, S, S) -> (B, w, 2S, 2S)
+            # (B, c, S, S) -> (B, w, 2S, 2S)
+            up.append(DeconvBlock(c, w, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM))
             c = w
         self.c_C, self.c_R = nn.Sequential(*down), nn.Sequential(*up)
         self.p_AP = nn.AdaptiveAvgPool2d(pool_size)  # (B, c, S, S) -> (B, c, p, p)
