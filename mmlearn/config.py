@@ -100,6 +100,17 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=100),
         "full": RunSize(n_train=None, n_test=None, epochs=30, batch_size=100),
     },
+    # --- Appendix: scaling out (data-parallel training) ---
+    "scaling.formula": {  # FormulaNet, one process vs two under torchrun, and Keras mirrored
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=4000, n_test=1000, epochs=3, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
+    },
+    "scaling.contrastive": {  # one batch of 32 image-caption pairs, checked and trained on
+        "smoke": RunSize(n_train=32, n_test=None, epochs=1, batch_size=16),
+        "standard": RunSize(n_train=32, n_test=None, epochs=3, batch_size=16),
+        "full": RunSize(n_train=32, n_test=None, epochs=3, batch_size=16),
+    },
 }
 
 
