@@ -69,7 +69,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     # Fusion of digit images and spoken digits: each of 4 models trained once per seed (3 seeds).
     "fusion.compare": {
         "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
-        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=5, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
     },
     # Chapter 7: the image model whose units are visualised (clean MNIST-5k).
