@@ -80,9 +80,14 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
     "concepts.fusion": {  # easy-VQA questions for the linear fusion comparison
-        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=1),
-        "standard": RunSize(n_train=20000, n_test=5000, epochs=1, batch_size=1),
+        "smoke": RunSize(n_train=2000, n_test=1000, epochs=1, batch_size=1),
+        "standard": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
+    },
+    "image_text.contrastive": {  # ResNet18 + frozen BERT on easy-VQA captions, 64 px pictures
+        "smoke": RunSize(n_train=128, n_test=200, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=1500, n_test=None, epochs=1, batch_size=32),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
     "vqa.train": {  # easy-VQA questions (38,575 train / 9,673 test); batch = pictures per step
