@@ -89,6 +89,11 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=1500, n_test=None, epochs=1, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
+    "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
+        "smoke": RunSize(n_train=64, n_test=100, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=320, n_test=300, epochs=1, batch_size=32),
+        "full": RunSize(n_train=None, n_test=None, epochs=3, batch_size=64),
+    },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
     "vqa.train": {  # easy-VQA questions (38,575 train / 9,673 test); batch = pictures per step
         "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=8),
