@@ -253,6 +253,9 @@ def _load_text_backbone(name: str, verbose: bool):
     """(tokenizer, model, resolved name) for a BERT-family encoder, never touching the network
     unless ``HF_HUB_OFFLINE`` was switched off."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its per-run timings would only clutter the output
 
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
