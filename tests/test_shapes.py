@@ -72,3 +72,12 @@ def test_shape_pairs_subset_keeps_rows_aligned():
     assert small.images.shape == (10, 64, 64, 3) and len(small.captions) == 10
     assert (small.facts.label == small.labels).all()
     assert all(small.vocabulary[i] == c for i, c in zip(small.caption_ids, small.captions))
+
+
+def test_downsample_averages_blocks_and_checks_factor():
+    x = np.zeros((1, 4, 4, 3), np.uint8)
+    x[0, :2, :2] = 200
+    small = shapes.downsample(x, 2)
+    assert small.shape == (1, 2, 2, 3) and small[0, 0, 0, 0] == 200 and small[0, 1, 1, 0] == 0
+    with pytest.raises(ValueError, match="divisor"):
+        shapes.downsample(x, 3)
