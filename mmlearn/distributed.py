@@ -86,7 +86,10 @@ def gather(x: torch.Tensor) -> torch.Tensor:
 
 
 def mean_over_processes(value: float) -> float:
-    """The average of a Python number across processes (e.g. the epoch loss for the log)."""
+    """The average of a Python number across processes (e.g. the epoch loss for the log).
+
+    A collective operation: every process must call it, not only rank 0.
+    """
     if not is_distributed():
         return value
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
