@@ -85,7 +85,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
     },
     "image_text.contrastive": {  # ResNet18 + frozen BERT on easy-VQA captions, 64 px pictures
-        "smoke": RunSize(n_train=128, n_test=200, epochs=1, batch_size=32),
+        "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
         "standard": RunSize(n_train=1500, n_test=None, epochs=1, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
@@ -95,10 +95,25 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "full": RunSize(n_train=None, n_test=None, epochs=3, batch_size=64),
     },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
-    "vqa.train": {  # easy-VQA questions (38,575 train / 9,673 test); batch = pictures per step
-        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=8),
-        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=8),
-        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=8),
+    "vqa.tower": {  # stage 1: the image tower names colour and shape of 4,000 train pictures
+        "smoke": RunSize(n_train=600, n_test=None, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=2, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=5, batch_size=64),
+    },
+    "vqa.train": {  # stage 2: easy-VQA questions (38,575 train / 9,673 test); batch = pictures
+        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=32),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=32),
+    },
+    "generation.judge": {  # classifier of colour and shape on real 32 px pictures (4,000 train)
+        "smoke": RunSize(n_train=600, n_test=None, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+    },
+    "generation.generator": {  # each generator; n_test = generated pictures per caption (x24)
+        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=40, epochs=12, batch_size=64),
+        "full": RunSize(n_train=None, n_test=100, epochs=60, batch_size=64),
     },
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
         "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
