@@ -7,8 +7,13 @@ The model reads like its figure, top to bottom:
   embedding (easy-VQA has no region that matters more than another, so no pretrained detector);
 * the fusion: every question token attends to the image regions through
   :class:`mmlearn.crossmodal.CrossAttention` (queries = tokens, keys and values = regions);
-  the attended image features are added to the token states, pooled over the real (unmasked)
-  tokens, and a small MLP picks one of the 13 answers.
+  the attended image features are added to the token states and pooled over the real
+  (unmasked) tokens; with a max-pooled summary of the regions and the product of the two, a
+  small MLP picks one of the 13 answers.
+
+Training goes in two stages (:class:`TowerPretrainer`, :func:`cache_regions`): the image tower
+first learns colour and shape from the pictures alone, is frozen, and its regions are cached;
+then the question side and the fusion learn on the cached regions.
 
 The question vocabulary is built from the training questions only; unseen words map to
 ``<unk>``. Answers are grouped into three question types (colour, shape, yes/no) so accuracy
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmlearn import shapes
 from mmlearn.crossmodal import CrossAttention
 from mmlearn.training import ArrayBatches
 
@@ -205,7 +211,7 @@ class AttentionVQA(nn.Module):
         self.image = ImageRegions(dim, width)
         self.attend = CrossAttention(dim, num_heads=heads)
         self.norm = nn.LayerNorm(dim)
-        self.head = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.ReLU(inplace=True),
+        self.head = nn.Sequential(nn.Linear(3 * dim, 2 * dim), nn.ReLU(inplace=True),
                                   nn.Linear(2 * dim, n_answers))
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor, owner: torch.Tensor | None = None,
@@ -221,8 +227,13 @@ class AttentionVQA(nn.Module):
         elif owner.shape != ids.shape[:1]:
             raise ValueError(f"owner must hold one image row per question, shape ({ids.shape[0]},), "
                              f"got {tuple(owner.shape)}")
+        return self.answer(self.image(images), ids, owner, return_attention)
+
+    def answer(self, regions: torch.Tensor, ids: torch.Tensor, owner: torch.Tensor | None = None,
+               return_attention: bool = False):
+        """The fusion and the classifier on region features (B_img, 64, dim) computed before,
+        e.g. cached from a frozen image tower (see :func:`cache_regions`)."""
         tokens, real = self.question(ids)                        # (B, T, dim), (B, T)
-        regions = self.image(images)                             # (B_img, 64, dim)
         summary = regions.amax(dim=1)                            # (B_img, 64, dim) -> (B_img, dim)
         if owner is not None:
             regions, summary = regions[owner], summary[owner]    # -> (B, 64, dim), (B, dim)
@@ -230,8 +241,47 @@ class AttentionVQA(nn.Module):
         fused = self.norm(tokens + seen)                         # (B, T, dim)
         keep = real.unsqueeze(-1).float()                        # (B, T, 1)
         pooled = (fused * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, dim)
-        logits = self.head(torch.cat([pooled, summary], dim=-1))  # (B, 2 dim) -> (B, n_answers)
+        both = torch.cat([pooled, summary, pooled * summary], dim=-1)  # (B, 3 dim)
+        logits = self.head(both)                                 # (B, 3 dim) -> (B, n_answers)
         return (logits, weights) if return_attention else logits
+
+
+class TowerPretrainer(nn.Module):
+    """Stage 1 of the two-stage recipe: teach :class:`ImageRegions` to see colour and shape.
+
+    Two linear heads read the max-pooled regions; ``loss`` is the sum of the two
+    cross-entropies on a batch (images uint8 (B, 64, 64, 3), colour (B,), shape (B,)) whose
+    labels come from :func:`mmlearn.shapes.read_facts`. Afterwards the tower is frozen and its
+    regions are cached with :func:`cache_regions`, the way VQA systems reuse a pretrained
+    detector's features.
+    """
+
+    def __init__(self, tower: ImageRegions):
+        super().__init__()
+        self.tower = tower
+        dim = tower.position.shape[-1]
+        self.color = nn.Linear(dim, len(shapes.COLORS))
+        self.shape = nn.Linear(dim, len(shapes.SHAPES))
+
+    def forward(self, images: torch.Tensor):
+        summary = self.tower(images).amax(dim=1)                 # (B, 64, dim) -> (B, dim)
+        return self.color(summary), self.shape(summary)
+
+    def loss(self, batch) -> torch.Tensor:
+        images, color, shape = batch
+        color_logits, shape_logits = self(images)
+        return nn.functional.cross_entropy(color_logits, color) + nn.functional.cross_entropy(shape_logits, shape)
+
+
+@torch.no_grad()
+def cache_regions(tower: ImageRegions, images, batch_size: int = 250) -> torch.Tensor:
+    """Region features float32 (N, 64, dim) of uint8 images (N, 64, 64, 3), tower in eval mode."""
+    check_images(images)
+    tower.eval()
+    device = next(tower.parameters()).device
+    images = torch.as_tensor(images)
+    return torch.cat([tower(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,9 +309,13 @@ class ImageBatches:
     of each question, ``ids`` (B, T) and ``answer`` (B,). Every image is encoded once per
     batch instead of once per question, about ten times less convolution work on easy-VQA."""
 
-    def __init__(self, data: VQAArrays, images_per_batch: int, shuffle: bool = True, seed: int = 0):
+    def __init__(self, data: VQAArrays, images_per_batch: int, shuffle: bool = True, seed: int = 0,
+                 regions: torch.Tensor | None = None):
+        if regions is not None and len(regions) != len(data.images):
+            raise ValueError(f"expected cached regions for every picture, ({len(data.images)}, 64, dim), "
+                             f"got {tuple(regions.shape)}")
         self.data = data
-        self.images = torch.as_tensor(data.images)
+        self.images = torch.as_tensor(data.images) if regions is None else regions
         counts = np.bincount(data.image_index, minlength=len(data.images))
         self.by_image = np.argsort(data.image_index, kind="stable")  # question rows, image by image
         self.starts = np.concatenate([[0], np.cumsum(counts)])
@@ -286,25 +340,29 @@ class ImageBatches:
 
 
 def loss_fn(model: AttentionVQA, batch) -> torch.Tensor:
-    """Cross-entropy of one :class:`ImageBatches` batch."""
+    """Cross-entropy of one :class:`ImageBatches` batch: uint8 pictures go through the image
+    tower, float region features (cached from a frozen tower) straight to the fusion."""
     images, owner, ids, answer = batch
-    return nn.functional.cross_entropy(model(images, ids, owner), answer)
+    logits = model(images, ids, owner) if images.dtype == torch.uint8 else model.answer(images, ids, owner)
+    return nn.functional.cross_entropy(logits, answer)
 
 
 @torch.no_grad()
 def predict_answers(model: AttentionVQA, data: VQAArrays, images_per_batch: int = 64,
-                    return_attention: bool = False):
+                    return_attention: bool = False, regions: torch.Tensor | None = None):
     """Predicted answer ids (N_q,), in the order of ``data``'s questions; with
-    ``return_attention=True`` also the attention weights, float32 (N_q, T, 64)."""
+    ``return_attention=True`` also the attention weights, float32 (N_q, T, 64). Pass the
+    cached ``regions`` of ``data.images`` to skip the image tower."""
     model.eval()
     device = next(model.parameters()).device
     predicted = np.empty(len(data.answer), dtype=np.int64)
     attention = np.empty((*data.question_ids.shape, 64), dtype=np.float32) if return_attention else None
-    batches = ImageBatches(data, images_per_batch, shuffle=False)
+    batches = ImageBatches(data, images_per_batch, shuffle=False, regions=regions)
     for image_rows, q, owner in batches.groups():
-        logits, weights = model(batches.images[image_rows].to(device),
-                                torch.as_tensor(data.question_ids[q]).to(device),
-                                torch.as_tensor(owner).to(device), return_attention=True)
+        inputs = (batches.images[image_rows].to(device), torch.as_tensor(data.question_ids[q]).to(device),
+                  torch.as_tensor(owner).to(device))
+        logits, weights = (model(*inputs, return_attention=True) if regions is None
+                           else model.answer(*inputs, return_attention=True))
         predicted[q] = logits.argmax(1).cpu().numpy()
         if return_attention:
             attention[q] = weights.cpu().numpy()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import vqa
+from mmlearn import shapes, vqa
 from mmlearn.data import VQASplit
 
 
@@ -102,3 +102,28 @@ def test_training_steps_lower_the_loss_and_accuracy_by_type(small):
     assert attention.shape == (len(data.answer), 10, 64)
     with pytest.raises(ValueError, match="one predicted answer per question"):
         vqa.accuracy_by_type(predicted[:-1], data)
+
+
+def test_two_stage_training_on_cached_regions(small):
+    data, vocab, answers = small
+    torch.manual_seed(0)
+    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    facts = shapes.read_facts(data.images)
+    pre = vqa.TowerPretrainer(model.image)
+    batch = (torch.as_tensor(data.images), torch.as_tensor(facts.color), torch.as_tensor(facts.shape))
+    history = mm.training.fit(pre, [batch], lambda m, b: m.loss(b), epochs=5, lr=3e-3, verbose=False)
+    assert history["loss"][-1] < history["loss"][0]
+    regions = vqa.cache_regions(model.image, data.images)
+    assert regions.shape == (12, 64, 64) and regions.dtype == torch.float32
+    batches = vqa.ImageBatches(data, 6, regions=regions)
+    cached, owner, ids, answer = next(iter(batches))
+    assert cached.dtype == torch.float32 and cached.shape[1:] == (64, 64)
+    model.image.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
+    vqa.loss_fn(model, (cached, owner, ids, answer)).backward()
+    assert model.image.cnn[0][0].weight.grad is None       # the frozen tower gets no gradient
+    assert model.attend.in_proj_weight.grad.abs().sum() > 0
+    with_cache = vqa.predict_answers(model, data, regions=regions)
+    assert np.array_equal(with_cache, vqa.predict_answers(model, data))
+    with pytest.raises(ValueError, match="cached regions for every picture"):
+        vqa.ImageBatches(data, 6, regions=regions[:5])

@@ -1,0 +1,83 @@
+"""Tests of mmlearn.generation: picture layout, captions, decoder shapes, losses, the judge."""
+
+import numpy as np
+import pytest
+import torch
+
+import mmlearn as mm
+from mmlearn import generation as gen
+from mmlearn import shapes
+
+
+@pytest.fixture(scope="module")
+def pictures():
+    """24 real easy-VQA test pictures shrunk to 32 px, with their colour and shape."""
+    test = mm.data.load_easy_vqa().test
+    facts = shapes.read_facts(test.images[:24])
+    return shapes.downsample(test.images[:24]), facts.color, facts.shape
+
+
+def test_image_batch_layout_and_errors():
+    x = np.zeros((2, 32, 32, 3), np.uint8)
+    x[0, 0, 0] = (255, 0, 0)
+    t = gen.image_batch(x)
+    assert t.shape == (2, 3, 32, 32) and t[0, 0, 0, 0] == 1.0 and t[0, 1, 0, 0] == 0.0
+    assert np.array_equal(gen.to_uint8(t), x)
+    with pytest.raises(ValueError, match=r"x.transpose\(0, 2, 3, 1\)"):
+        gen.image_batch(np.zeros((2, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="downsample"):
+        gen.image_batch(np.zeros((2, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        gen.image_batch(np.zeros((2, 32, 32, 3), np.float32))
+
+
+def test_captions_and_conditions():
+    assert gen.parse_caption("A teal triangle") == (shapes.COLORS.index("teal"), 2)
+    with pytest.raises(ValueError, match="one colour"):
+        gen.parse_caption("a purple circle")
+    with pytest.raises(ValueError, match="equal length"):
+        gen.check_condition([0, 1], [0])
+    with pytest.raises(ValueError, match="shape indices in 0..2"):
+        gen.check_condition([0], [3])
+    with pytest.raises(ValueError, match="at least one caption"):
+        gen.check_condition([], [])
+    color, shape = gen.caption_grid(2, colors=[1, 5])
+    assert color.tolist() == [1] * 6 + [5] * 6 and shape.tolist() == [0, 0, 1, 1, 2, 2] * 2
+
+
+@pytest.mark.parametrize("kind", gen.GENERATORS)
+def test_generators_draw_32px_pictures_and_learn(kind, pictures):
+    images, color, shape = pictures
+    torch.manual_seed(0)
+    model = gen.build_generator(gen.GeneratorConfig(kind=kind, width=16))
+    batch = (torch.as_tensor(images), torch.as_tensor(color), torch.as_tensor(shape))
+    history = mm.training.fit(model, [batch], gen.loss_fn, epochs=12, lr=3e-3, verbose=False)
+    assert history["loss"][-1] < history["loss"][0]
+    drawn = model.generate(color[:5], shape[:5], seed=1)
+    assert drawn.shape == (5, 32, 32, 3) and drawn.dtype == np.uint8
+    if kind == "vae":  # a different seed draws a different latent, so a different picture
+        assert not np.array_equal(drawn, model.generate(color[:5], shape[:5], seed=2))
+        assert np.array_equal(drawn, model.generate(color[:5], shape[:5], seed=1))
+
+
+def test_vae_kl_term_is_zero_for_the_prior():
+    model = gen.ConditionalVAE(width=16)
+    mean, log_var = torch.zeros(3, model.z_dim), torch.zeros(3, model.z_dim)
+    kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum()
+    assert kl.item() == 0.0
+    with pytest.raises(ValueError, match="unknown generator kind"):
+        gen.build_generator(gen.GeneratorConfig(kind="gan"))
+
+
+def test_classifier_judges_colour_and_shape(pictures):
+    images, color, shape = pictures
+    torch.manual_seed(0)
+    clf = gen.ShapeClassifier(width=8)
+    batch = (torch.as_tensor(images), torch.as_tensor(color), torch.as_tensor(shape))
+    mm.training.fit(clf, [batch], gen.loss_fn, epochs=40, lr=1e-2, verbose=False)
+    result = clf.judge(images, color, shape)
+    assert set(result) == {"color", "shape", "both"}
+    assert result["both"] <= min(result["color"], result["shape"])
+    assert result["color"] > 0.9  # 24 training pictures, learned by heart
+    with pytest.raises(ValueError, match="one \\(colour, shape\\) per picture"):
+        clf.judge(images[:3], color[:2], shape[:2])
