@@ -86,7 +86,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     "image_text.contrastive": {  # ResNet18 + frozen BERT on easy-VQA captions, 64 px pictures
         "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=1500, n_test=None, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=1600, n_test=None, epochs=1, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
@@ -107,12 +107,12 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     "generation.judge": {  # classifier of colour and shape on real 32 px pictures (4,000 train)
         "smoke": RunSize(n_train=600, n_test=None, epochs=1, batch_size=64),
-        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=None, epochs=2, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     "generation.generator": {  # each generator; n_test = generated pictures per caption (x24)
-        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=64),
-        "standard": RunSize(n_train=None, n_test=40, epochs=12, batch_size=64),
+        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=2000, n_test=20, epochs=6, batch_size=32),
         "full": RunSize(n_train=None, n_test=100, epochs=60, batch_size=64),
     },
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
