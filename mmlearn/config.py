@@ -183,9 +183,12 @@ def configure_tensorflow():
     """Import TensorFlow with the book's settings and return the module.
 
     TensorFlow gets the same device as PyTorch: when PyTorch runs on the CPU, TensorFlow's GPUs
-    are hidden from it.
+    are hidden from it. Its Python logger keeps only errors (``tf.distribute`` logs every
+    all-reduce at INFO level).
     """
     import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
 
     if get_device().type == "cpu":
         try:
