@@ -7,7 +7,7 @@
                                        their stored outputs (default: all of chapters/)
     python3 tasks.py time [NB...]      set up, then record each notebook's run time for the
                                        book's execution page: standard from the timestamps
-                                       stored with its outputs, smoke by running it
+                                       stored with its outputs, smoke by running it under nbval
 
 Set-up creates ./.venv with Python 3.11 and installs the pinned packages of pyproject.toml
 into it; it is skipped when pyproject.toml has not changed since the last install, so every
@@ -20,10 +20,8 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
-import tempfile
 import venv
 from pathlib import Path
 
@@ -66,11 +64,11 @@ def book(*_args: str) -> None:
     print(f"The book is at {ROOT / '_build' / 'html' / 'index.html'}")
 
 
-def test(*args: str) -> None:
+def test(*args: str, **env: str) -> None:
     """Execute every notebook under nbval and run the package's tests."""
     setup()
     run(PYTHON, "-m", "pytest", "--nbval", "--current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
-        "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")))
+        "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")), **env)
 
 
 def notebook_paths(notebooks) -> list[str]:
@@ -97,18 +95,14 @@ def run_seconds(notebook: Path) -> float:
 
 
 def time_notebooks(*notebooks: str) -> None:
-    """Record run times: the stored (standard) run's, and a fresh smoke run's (not saved)."""
+    """Record run times: the standard run's from the stored outputs, the smoke run's by running
+    the notebooks under nbval (which also checks them); see conftest.py."""
     setup()
     record = json.loads(TIMES.read_text()) if TIMES.exists() else {}
-    record["machine"] = {"cpus": os.cpu_count(), "machine": platform.machine(),
-                         "python": platform.python_version()}
-    with tempfile.TemporaryDirectory() as out:
-        for path in notebook_paths(notebooks):
-            record.setdefault("standard", {})[path] = round(run_seconds(ROOT / path), 1)
-            run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", out,
-                f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path, MMLEARN_PROFILE="smoke")
-            record.setdefault("smoke", {})[path] = round(run_seconds(Path(out) / Path(path).name), 1)
-            TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    record.setdefault("standard", {}).update(
+        {path: round(run_seconds(ROOT / path), 1) for path in notebook_paths(notebooks)})
+    TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    test(*notebook_paths(notebooks), MMLEARN_PROFILE="smoke", MMLEARN_RECORD_TIMES="1")
     print(f"Run times written to {TIMES.relative_to(ROOT)}")
 
 
