@@ -67,7 +67,7 @@ def book(*_args: str) -> None:
 def test(*args: str, **env: str) -> None:
     """Execute every notebook under nbval and run the package's tests."""
     setup()
-    run(PYTHON, "-m", "pytest", "--nbval", "--current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
+    run(PYTHON, "-m", "pytest", "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
         "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")), **env)
 
 
