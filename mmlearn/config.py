@@ -86,7 +86,7 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     "image_text.contrastive": {  # ResNet18 + frozen BERT on easy-VQA captions, 64 px pictures
         "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=1600, n_test=None, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
