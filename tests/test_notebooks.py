@@ -49,3 +49,19 @@ def test_every_notebook_is_in_the_table_of_contents():
     toc = (ROOT / "_toc.yml").read_text()
     for path in NOTEBOOKS:
         assert str(path.relative_to(ROOT).with_suffix("")) in toc, f"{path} is not in _toc.yml"
+
+
+CHAPTERS = [p for p in NOTEBOOKS if p.parent.name in ("part1", "part2")]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_chapter_ends_with_summary_and_a_checked_exercise(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    headings = {line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("#")}
+    assert {"Summary", "Exercises"} <= headings, "a chapter needs '## Summary' and '## Exercises'"
+    checked = [i for i, c in enumerate(cells[:-1])
+               if "hide-input" in c.get("metadata", {}).get("tags", [])
+               and cells[i + 1]["cell_type"] == "code" and "assert" in "".join(cells[i + 1]["source"])]
+    assert checked, ("at least one exercise needs a solution cell tagged hide-input followed by a "
+                     "cell that asserts the answer")
