@@ -2,7 +2,8 @@
 """Set up the book's environment and build, test or re-execute it. Standard library only.
 
     python3 tasks.py book              set up, then build the HTML book into _build/html/
-    python3 tasks.py test [ARGS]       set up, then run the notebooks (nbval) and tests/
+    python3 tasks.py test [ARGS]       set up, then run the notebooks (nbval, smoke profile
+                                       unless MMLEARN_PROFILE is set) and tests/
     python3 tasks.py execute [NB...]   set up, then re-run notebooks in place to refresh
                                        their stored outputs (default: all of chapters/)
     python3 tasks.py time [NB...]      set up, then record each notebook's run time for the
@@ -65,8 +66,13 @@ def book(*_args: str) -> None:
 
 
 def test(*args: str, **env: str) -> None:
-    """Execute every notebook under nbval and run the package's tests."""
+    """Execute every notebook under nbval and run the package's tests.
+
+    Runs the smoke profile unless MMLEARN_PROFILE says otherwise: the test checks that every
+    cell runs and that what it shows still matches, not the full-size results.
+    """
     setup()
+    env.setdefault("MMLEARN_PROFILE", os.environ.get("MMLEARN_PROFILE", "smoke"))
     run(PYTHON, "-m", "pytest", "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
         "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")), **env)
 
