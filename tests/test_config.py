@@ -27,7 +27,7 @@ def test_every_experiment_has_every_profile():
     for name, sizes in config.SIZES.items():
         assert set(sizes) == set(mm.PROFILES), name
         for size in sizes.values():
-            assert size.epochs >= 1 and size.batch_size >= 1, name
+            assert size.epochs >= 0 and size.batch_size >= 1, name  # epochs 0: not trained in that profile
 
 
 def test_smoke_is_never_bigger_than_standard():
