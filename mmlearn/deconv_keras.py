@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from mmlearn.config import configure_tensorflow
-from mmlearn.operators import check_n_classes, check_widths, same_padding
+from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
 
 ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
 FORMULA_BN_MOMENTUM = 0.9    # statistics that settle within a few hundred steps
@@ -74,20 +74,7 @@ def prepare_images(images, in_channels: int = 3) -> np.ndarray:
 
     Accepts uint8 (0..255) or float (already in [0, 1]); grey (N, H, W) when ``in_channels == 1``.
     """
-    x = np.asarray(images)
-    expected = (f"expected images of shape (N, H, W, {in_channels}) channels-last, uint8 or float32"
-                + (" (or (N, H, W))" if in_channels == 1 else ""))
-    if x.ndim == 3 and in_channels == 1:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] != in_channels:
-        hint = (": transpose with x.transpose(0, 2, 3, 1)"
-                if x.ndim == 4 and x.shape[1] == in_channels else "")
-        raise ValueError(f"{expected}, got {x.shape}{hint}")
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
-    if np.issubdtype(x.dtype, np.floating):
-        return x.astype(np.float32)
-    raise TypeError(f"{expected}, got dtype {x.dtype}")
+    return images_channels_last(images, in_channels)
 
 
 def _check_image_size(image_size: int, multiple: int) -> int:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn.operators import check_n_classes, check_widths, same_padding
+from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
 
 BN_EPS = 1e-3                # Keras' BatchNormalization default
 ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
@@ -110,21 +110,8 @@ def prepare_images(images, in_channels: int = 3) -> torch.Tensor:
     Accepts NumPy arrays or tensors, channels last (N, H, W, C), uint8 (0..255) or float
     (already in [0, 1]); grey (N, H, W) is accepted when ``in_channels == 1``.
     """
-    x = images.detach().cpu().numpy() if torch.is_tensor(images) else np.asarray(images)
-    expected = (f"expected images of shape (N, H, W, {in_channels}) channels-last, uint8 or float32"
-                + (" (or (N, H, W))" if in_channels == 1 else ""))
-    if x.ndim == 3 and in_channels == 1:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] != in_channels:
-        hint = (": transpose with x.transpose(0, 2, 3, 1)"
-                if x.ndim == 4 and x.shape[1] == in_channels else "")
-        raise ValueError(f"{expected}, got {x.shape}{hint}")
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    elif np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    else:
-        raise TypeError(f"{expected}, got dtype {x.dtype}")
+    x = images.detach().cpu().numpy() if torch.is_tensor(images) else images
+    x = images_channels_last(x, in_channels)
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # (N, H, W, C) -> (N, C, H, W)
 
 
