@@ -139,6 +139,19 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return weights @ v, weights
 
 
+def check_cross_attention_shapes(dim: int, queries_shape, keys_shape, mask_shape=None) -> None:
+    """Raise a ValueError naming the expected form unless queries (B, Lq, dim), keys
+    (B, Lk, dim) and an optional key padding mask (B, Lk) fit together. Shared with the
+    Keras twin in :mod:`mmlearn.keras_crossmodal`."""
+    q, k = tuple(queries_shape), tuple(keys_shape)
+    if len(q) != 3 or len(k) != 3 or q[-1] != dim or k[-1] != dim:
+        raise ValueError(f"expected queries (B, Lq, {dim}) and keys (B, Lk, {dim}), got {q} and {k}")
+    if q[0] != k[0]:
+        raise ValueError(f"queries and keys must hold the same batch, got {q[0]} and {k[0]} items")
+    if mask_shape is not None and tuple(mask_shape) != k[:2]:
+        raise ValueError(f"expected key_padding_mask of shape (B, Lk) = {k[:2]}, got {tuple(mask_shape)}")
+
+
 class CrossAttention(nn.Module):
     """Multi-head attention where ``queries`` of one modality attend to ``keys`` of another.
 
@@ -163,16 +176,8 @@ class CrossAttention(nn.Module):
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None):
-        if queries.dim() != 3 or keys.dim() != 3 or queries.shape[-1] != self.dim \
-                or keys.shape[-1] != self.dim:
-            raise ValueError(f"expected queries (B, Lq, {self.dim}) and keys (B, Lk, {self.dim}), "
-                             f"got {tuple(queries.shape)} and {tuple(keys.shape)}")
-        if queries.shape[0] != keys.shape[0]:
-            raise ValueError(f"queries and keys must hold the same batch, got {queries.shape[0]} "
-                             f"and {keys.shape[0]} items")
-        if key_padding_mask is not None and key_padding_mask.shape != keys.shape[:2]:
-            raise ValueError(f"expected key_padding_mask of shape (B, Lk) = {tuple(keys.shape[:2])}, "
-                             f"got {tuple(key_padding_mask.shape)}")
+        check_cross_attention_shapes(self.dim, queries.shape, keys.shape,
+                                     None if key_padding_mask is None else key_padding_mask.shape)
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
         q = self._heads(F.linear(queries, w_q, b_q))

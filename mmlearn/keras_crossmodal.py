@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from mmlearn.config import configure_tensorflow
+from mmlearn.crossmodal import check_cross_attention_shapes
 
 tf = configure_tensorflow()
 keras = tf.keras
@@ -79,16 +80,8 @@ class CrossAttention(layers.Layer):
                              (0, 2, 1, 3))
 
     def call(self, queries, keys, key_padding_mask=None):
-        if len(queries.shape) != 3 or len(keys.shape) != 3 or queries.shape[-1] != self.dim \
-                or keys.shape[-1] != self.dim:
-            raise ValueError(f"expected queries (B, Lq, {self.dim}) and keys (B, Lk, {self.dim}), "
-                             f"got {tuple(queries.shape)} and {tuple(keys.shape)}")
-        if queries.shape[0] != keys.shape[0]:
-            raise ValueError(f"queries and keys must hold the same batch, got {queries.shape[0]} "
-                             f"and {keys.shape[0]} items")
-        if key_padding_mask is not None and tuple(key_padding_mask.shape) != tuple(keys.shape[:2]):
-            raise ValueError(f"expected key_padding_mask of shape (B, Lk) = {tuple(keys.shape[:2])}, "
-                             f"got {tuple(key_padding_mask.shape)}")
+        check_cross_attention_shapes(self.dim, queries.shape, keys.shape,
+                                     None if key_padding_mask is None else key_padding_mask.shape)
         w_q, w_k, w_v = ops.split(self.in_proj_weight, 3, axis=0)
         b_q, b_k, b_v = ops.split(self.in_proj_bias, 3, axis=0)
         q = self._heads(ops.matmul(queries, ops.transpose(w_q)) + b_q)
