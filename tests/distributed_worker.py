@@ -4,6 +4,7 @@
 
 Rank 0 (or the lone process) saves what it computed to OUT.pt for the test to compare.
 """
+import os
 import sys
 
 import mmlearn  # noqa: F401  (first, as everywhere)
@@ -63,7 +64,7 @@ def contrastive(out):
 
 if __name__ == "__main__":
     task, out = sys.argv[1], sys.argv[2]
-    if "RANK" in __import__("os").environ:
+    if "RANK" in os.environ:
         distributed.init()
     {"train": train, "contrastive": contrastive}[task](out)
     distributed.shutdown()
