@@ -1,51 +1,184 @@
 #!/usr/bin/env python3
-"""Training throughput of Part I's two networks, in both frameworks, on this machine.
+"""Part I: the article's network against the formula's, in PyTorch and in Keras, on this machine.
 
-For PyTorch and for TensorFlow/Keras, time a few Adam training steps of the article's network
-(``ArticleNet``: upsampling 32 -> 256, Flatten, an 84M-parameter Dense layer) and of the
-network its formula describes (``FormulaNet``) at the same batch size, after one warm-up
-step, and print images per second and the ratio. A benchmark, not a test: numbers depend on
-the machine and on whatever else runs on it.
+For each framework and network:
 
-    .venv/bin/python bench/part1_throughput.py [--batch-size 8] [--steps 3]
+* seconds per Adam training step on random images at one batch size (median of ``steps``
+  steps after a warm-up step), from ``deconv_torch`` / ``deconv_keras.train_step_seconds``;
+* time per epoch of the book's Part I training set (the ``standard`` profile's
+  ``deconv.formula`` subset of ``load_cifar10``): measured by training FormulaNet for
+  ``epochs`` epochs; extrapolated from the step time for ArticleNet, whose step takes seconds;
+* test accuracy: FormulaNet's after those epochs, next to the figure the chapter stores;
+  ArticleNet is trained for one epoch only where that epoch is cheap (a GPU), otherwise its row
+  says why there is no figure.
+
+A section of ``bench/run.py``; it also runs on its own:
+
+    .venv/bin/python bench/part1_throughput.py [--batch-size 8] [--steps 3] [--epochs 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import functools
+import json
+import math
+import re
+import time
+from pathlib import Path
 
 import mmlearn as mm  # first: PyTorch before TensorFlow, thread counts
 
 import numpy as np
 
+from common import fmt_rate, fmt_seconds, heading, machine_lines, median, table
 
-def throughput(seconds: list[float], batch_size: int) -> float:
-    return batch_size / float(np.median(seconds))
+ROOT = Path(__file__).resolve().parent.parent
+STORED = {"PyTorch": "chapters/part1/05_pytorch.ipynb", "Keras": "chapters/part1/04_keras.ipynb"}
+ARTICLE_RUN = (50, 50_000)  # the article's own training: 50 epochs of CIFAR-10's 50,000 images
+
+
+def _module(framework: str):
+    if framework == "PyTorch":
+        from mmlearn import deconv_torch as module
+    else:
+        from mmlearn import deconv_keras as module  # imports TensorFlow, after PyTorch
+    return module
+
+
+@functools.lru_cache(maxsize=None)
+def step_seconds(framework: str, name: str, batch_size: int, steps: int) -> float:
+    """Median seconds per training step (cached: the models table reuses ArticleNet's figure)."""
+    module = _module(framework)
+    mm.seed_everything(0)
+    model = module.build(name)
+    return median(module.train_step_seconds(model, batch_size, steps))
+
+
+def stored_accuracy(framework: str) -> float | None:
+    """The test accuracy the chapter's stored output prints (standard profile), or None."""
+    try:
+        cells = json.loads((ROOT / STORED[framework]).read_text())["cells"]
+    except (OSError, ValueError):
+        return None
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            found = re.search(r"test accuracy: ([\d.]+)% on", "".join(output.get("text", [])))
+            if found:
+                return float(found.group(1)) / 100
+    return None
+
+
+def book_data(n_train: int | None = None):
+    """The chapter's data: ``load_cifar10`` subset to the standard profile's sizes."""
+    size = mm.run_size("deconv.formula", "standard")
+    data = mm.data.load_cifar10(verbose=False)
+    return data.subset(n_train or size.n_train, size.n_test)
+
+
+def train_torch(name: str, d, epochs: int, batch_size: int) -> tuple[float, float]:
+    """(median seconds per epoch, test accuracy) of ``name`` trained with ``mmlearn.training.fit``."""
+    import torch
+    import torch.nn.functional as F
+    from mmlearn import deconv_torch as dt
+
+    mm.seed_everything(0)
+    model = dt.build(name, n_classes=len(d.class_names))
+    x_train, x_test = dt.prepare_images(d.x_train), dt.prepare_images(d.x_test)
+    batches = mm.training.ArrayBatches(x_train, torch.from_numpy(d.y_train), batch_size=batch_size, seed=0)
+    history = mm.training.fit(model, batches, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+                              epochs=epochs, verbose=False)
+    accuracy = mm.metrics.accuracy(mm.training.predict(model, x_test), d.y_test)
+    return median(history["seconds"][1:] or history["seconds"]), accuracy
+
+
+def train_keras(name: str, d, epochs: int, batch_size: int) -> tuple[float, float]:
+    """(median seconds per epoch, tracing excluded where there are 2+ epochs; test accuracy)."""
+    from mmlearn import deconv_keras as dk
+
+    class EpochClock(dk.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    mm.seed_everything(0)
+    model = dk.compile_classifier(dk.build(name, n_classes=len(d.class_names)))
+    clock = EpochClock()
+    model.fit(dk.prepare_images(d.x_train), d.y_train, batch_size=batch_size, epochs=epochs, verbose=0,
+              callbacks=[clock])
+    accuracy = mm.metrics.accuracy(model.predict(dk.prepare_images(d.x_test), verbose=0), d.y_test)
+    return median(clock.seconds[1:] or clock.seconds), accuracy
+
+
+def measure(batch_size: int, steps: int, epochs: int, n_train: int | None = None,
+            article_budget_s: float = 300.0, frameworks=("PyTorch", "Keras")) -> list[dict]:
+    """One row per (framework, network); see the module's docstring."""
+    d = book_data(n_train)
+    formula_batch = mm.run_size("deconv.formula", "standard").batch_size
+    rows = []
+    for framework in frameworks:
+        train = train_torch if framework == "PyTorch" else train_keras
+        for name in ("article", "formula"):
+            step = step_seconds(framework, name, batch_size, steps)
+            row = {"framework": framework, "network": "ArticleNet" if name == "article" else "FormulaNet",
+                   "batch": batch_size, "step_s": step, "n_train": len(d.y_train), "data": d.source}
+            if name == "formula":
+                row["epoch_s"], row["accuracy"] = train(name, d, epochs, formula_batch)
+                row["how"] = f"measured, batch {formula_batch}"
+                stored = stored_accuracy(framework)
+                standard = mm.run_size("deconv.formula", "standard").epochs
+                row["acc_source"] = (f"here, {epochs} epoch{'s' * (epochs > 1)}; the chapter stores "
+                                     f"{stored:.1%} after {standard}" if stored else
+                                     f"here, {epochs} epoch{'s' * (epochs > 1)}")
+            else:
+                row["epoch_s"] = math.ceil(len(d.y_train) / batch_size) * step
+                row["how"] = f"extrapolated from {steps} step{'s' * (steps > 1)}"
+                if row["epoch_s"] <= article_budget_s:
+                    _, row["accuracy"] = train(name, d, 1, batch_size)
+                    row["acc_source"] = "here, 1 epoch"
+                else:
+                    row["accuracy"] = None
+                    train_size = mm.run_size("deconv.article_train", "standard")
+                    row["acc_source"] = (f"none: an epoch exceeds {article_budget_s:.0f} s here; the book "
+                                         f"trains it only in 'full' (deconv.article_train standard "
+                                         f"epochs={train_size.epochs})")
+            rows.append(row)
+    return rows
+
+
+def report(rows: list[dict]) -> None:
+    n = rows[0]["n_train"]
+    print(f"epoch = the book's Part I training set: {n:,} images ({rows[0]['data']})")
+    print(table(["framework", "network", "batch", "s/step", "img/s", f"epoch of {n:,}", "epoch time is",
+                 "test accuracy", "accuracy source"],
+                [[r["framework"], r["network"], r["batch"], f"{r['step_s']:.3f}",
+                  fmt_rate(r["batch"] / r["step_s"]), fmt_seconds(r["epoch_s"]), r["how"],
+                  f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "-", r["acc_source"]]
+                 for r in rows], left=2))
+    epochs, images = ARTICLE_RUN
+    for framework in dict.fromkeys(r["framework"] for r in rows):
+        article, formula = (next(r for r in rows if r["framework"] == framework and r["network"] == net)
+                            for net in ("ArticleNet", "FormulaNet"))
+        print(f"{framework}: ArticleNet is {article['step_s'] / formula['step_s']:,.0f}x slower per step at "
+              f"batch {article['batch']}; the article's run ({epochs} epochs of {images:,} images) would take "
+              f"{fmt_seconds(epochs * images / article['batch'] * article['step_s'])} here vs "
+              f"{fmt_seconds(epochs * images / n * formula['epoch_s'])} for FormulaNet")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=mm.run_size("deconv.article_timing", "standard").batch_size)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per network (after a warm-up)")
+    parser.add_argument("--epochs", type=int, default=2, help="FormulaNet training epochs for the accuracy")
     args = parser.parse_args()
-    mm.seed_everything(0)
-
-    from mmlearn import deconv_torch as dt
-    from mmlearn import deconv_keras as dk  # imports TensorFlow, after PyTorch
-
-    print(f"machine: {platform.processor() or platform.machine()}, {mm.config.THREADS} threads, "
-          f"device {mm.get_device()}; batch {args.batch_size}, median of {args.steps} steps")
-    print(f"{'framework':<12}{'ArticleNet img/s':>18}{'FormulaNet img/s':>18}{'ratio':>9}")
-    for framework, module in (("PyTorch", dt), ("Keras", dk)):
-        rates = {}
-        for name in ("article", "formula"):
-            model = module.build(name)
-            rates[name] = throughput(module.train_step_seconds(model, args.batch_size, args.steps),
-                                     args.batch_size)
-            del model
-        print(f"{framework:<12}{rates['article']:>18.2f}{rates['formula']:>18.1f}"
-              f"{rates['formula'] / rates['article']:>8.0f}x")
+    print("\n".join(machine_lines(mm.get_device())))
+    heading("Part I: the article's network vs the formula's")
+    report(measure(args.batch_size, args.steps, args.epochs))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,224 @@
+"""The book's trainable PyTorch models as benchmark cases, each with in-memory data of its shapes.
+
+A case holds what a chapter hands to ``mmlearn.training.fit``: a fresh model, the batches and
+the loss of one batch, at the batch size the ``standard`` profile trains it with
+(``mmlearn.config.SIZES``). The data are synthetic arrays of the chapters' shapes and dtypes
+(random pictures, MFCCs, word ids, labels): throughput does not depend on the values, and
+building them takes milliseconds where the real loaders and feature caches take seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import mmlearn as mm
+from mmlearn.training import ArrayBatches
+
+DATA_NOTE = "synthetic in-memory arrays of each chapter's shapes and dtypes"
+
+
+@dataclasses.dataclass
+class Case:
+    """One model of the book as ``fit`` trains it.
+
+    ``make(n_batches, batch_size)`` returns the batches (an iterable ``fit`` accepts) holding
+    exactly ``n_batches`` batches; the last element of every batch has one row per counted
+    item (``unit``). ``image_input`` says whether the model reads float (B, C, H, W) pictures,
+    the only inputs a channels-last memory format applies to.
+    """
+
+    name: str
+    chapter: str
+    experiment: str          # the SIZES row whose standard batch size is used
+    unit: str
+    build: Callable[[], nn.Module]
+    make: Callable[[int, int], Iterable]
+    loss_fn: Callable
+    image_input: bool = False
+
+    @property
+    def batch_size(self) -> int:
+        return mm.run_size(self.experiment, "standard").batch_size
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _labels(n: int, classes: int, seed: int = 1) -> np.ndarray:
+    return _rng(seed).integers(0, classes, n).astype(np.int64)
+
+
+def _cross_entropy(model, batch):
+    *inputs, y = batch
+    return F.cross_entropy(model(*inputs), y)
+
+
+# --- Part I -----------------------------------------------------------------------------------
+
+def formula_net() -> Case:
+    from mmlearn import deconv_torch as dt
+
+    def make(n_batches, b):
+        n = n_batches * b
+        return ArrayBatches(_rng().random((n, 3, 32, 32), dtype=np.float32), _labels(n, 10), batch_size=b)
+
+    return Case("FormulaNet", "I.5", "deconv.formula", "images", lambda: dt.FormulaNet(),
+                make, _cross_entropy, image_input=True)
+
+
+def fusion(variant: str) -> Case:
+    from mmlearn import fusion as fu
+
+    def make(n_batches, b):
+        n = n_batches * b
+        rng = _rng()
+        return ArrayBatches(rng.random((n, 1, 28, 28), dtype=np.float32),
+                            rng.standard_normal((n, 48, fu.N_MFCC), dtype=np.float32),
+                            _labels(n, fu.N_CLASSES), batch_size=b)
+
+    return Case(f"fusion: {variant}", "I.6", "fusion.compare", "pairs", lambda: fu.build(variant),
+                make, fu.classification_loss, image_input=variant != "audio")
+
+
+# --- Part II ----------------------------------------------------------------------------------
+
+def dual_encoder() -> Case:
+    """Chapter II.4's two-tower model: ResNet18 (ImageNet stem) on 64 px pictures, the frozen text
+    transformer's caption features cached, so a step trains the image tower and both heads."""
+    from mmlearn import crossmodal as cm
+
+    state = {}
+
+    def build():
+        torch.manual_seed(0)
+        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=64, stem="imagenet"),
+                                      verbose=False)
+        # one caption per (colour, shape, position) class is plenty for the shapes' sake
+        state["features"] = torch.randn(72, model.text.feature_dim)
+        return model
+
+    def make(n_batches, b):
+        n = n_batches * b
+        pictures = _rng().integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+        return ArrayBatches(cm.image_tensor(pictures, 64), _labels(n, 72), batch_size=b, drop_last=True)
+
+    def loss_fn(model, batch):
+        images, caption_ids = batch
+        text = model.text.head(state["features"].to(images.device)[caption_ids])
+        return cm.contrastive_loss(model.image(images), text, model.logit_scale(), pair_ids=caption_ids)
+
+    return Case("DualEncoder (image-text)", "II.4", "image_text.contrastive", "pairs", build, make,
+                loss_fn, image_input=True)
+
+
+def vqa_tower() -> Case:
+    """Stage 1 of chapter II.5c: the image tower learns colour and shape from uint8 pictures."""
+    from mmlearn import shapes, vqa
+
+    def make(n_batches, b):
+        n = n_batches * b
+        return ArrayBatches(_rng().integers(0, 256, (n, 64, 64, 3), dtype=np.uint8),
+                            _labels(n, len(shapes.COLORS)), _labels(n, len(shapes.SHAPES), 2), batch_size=b)
+
+    return Case("VQA image tower", "II.5c", "vqa.tower", "pictures",
+                lambda: vqa.TowerPretrainer(vqa.ImageRegions()), make, lambda m, b: m.loss(b))
+
+
+def vqa_model(vocab_size: int = 27, questions_per_image: int = 10, length: int = 10) -> Case:
+    """Stage 2 of chapter II.5c: questions attend to the frozen tower's cached regions; a batch
+    holds 32 pictures and all their questions (easy-VQA asks about 10 per picture)."""
+    from mmlearn import vqa
+
+    def make(n_batches, b):
+        n_img = n_batches * b
+        n_q = n_img * questions_per_image
+        rng = _rng()
+        ids = rng.integers(2, vocab_size, (n_q, length)).astype(np.int64)
+        ids[:, 7:] *= rng.random((n_q, length - 7)) < 0.5          # some questions end earlier
+        data = vqa.VQAArrays(images=np.zeros((n_img, 64, 64, 3), np.uint8),
+                             image_index=np.repeat(np.arange(n_img), questions_per_image),
+                             question_ids=ids, answer=_labels(n_q, 13), qtype=_labels(n_q, 3))
+        regions = torch.randn(n_img, 64, 64)
+        return vqa.ImageBatches(data, images_per_batch=b, seed=0, regions=regions)
+
+    return Case("VQA attention model", "II.5c", "vqa.train", "questions",
+                lambda: vqa.build_vqa_model(vqa.VQAConfig(vocab_size=vocab_size)), make, vqa.loss_fn)
+
+
+def spoken_digits() -> Case:
+    from mmlearn import audio
+
+    def make(n_batches, b):
+        n = n_batches * b
+        return ArrayBatches(_rng().standard_normal((n, 48, 13), dtype=np.float32), _labels(n, 10), batch_size=b)
+
+    return Case("spoken-digit classifier", "II.5d", "speech.digits", "recordings",
+                lambda: audio.digit_classifier(n_classes=10, width=64), make, _cross_entropy)
+
+
+class VoiceImageModel(nn.Module):
+    """Chapter II.5f's voice-to-image retrieval model, layer for layer (the chapter defines it
+    in its own cell): an MFCC encoder and a small CNN into one 64-d space, and a temperature."""
+
+    def __init__(self, dim: int = 64):
+        super().__init__()
+        from mmlearn import audio, crossmodal
+
+        self.audio = audio.MFCCEncoder(out_dim=dim, width=64)     # (B, 48, 13) -> (B, dim)
+        self.image = nn.Sequential(                                 # (B, 1, 28, 28) -> (B, dim)
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, dim))
+        self.logit_scale = crossmodal.LogitScale(init_temperature=0.07)
+
+    def forward(self, images, recordings):
+        return self.audio(recordings), self.image(images), self.logit_scale()
+
+
+def voice_retrieval() -> Case:
+    from mmlearn import crossmodal
+
+    def make(n_batches, b):
+        n = n_batches * b
+        rng = _rng()
+        return ArrayBatches(rng.random((n, 1, 28, 28), dtype=np.float32),
+                            rng.standard_normal((n, 48, 13), dtype=np.float32), _labels(n, 10), batch_size=b)
+
+    def loss_fn(model, batch):
+        images, recordings, digits = batch
+        audio_emb, image_emb, scale = model(images, recordings)
+        return crossmodal.contrastive_loss(audio_emb, image_emb, scale, pair_ids=digits)
+
+    return Case("voice retrieval", "II.5f", "voice.retrieval", "pairs", VoiceImageModel, make, loss_fn,
+                image_input=True)
+
+
+def generation(which: str) -> Case:
+    """Part II's caption-to-picture generator (``build_generator()``, a conditional VAE) or
+    its judge (``ShapeClassifier``): uint8 32 px pictures with colour and shape labels."""
+    from mmlearn import generation as gen  # public builders only
+
+    build = {"generator": gen.build_generator, "judge": gen.ShapeClassifier}[which]
+    experiment = {"generator": "generation.generator", "judge": "generation.judge"}[which]
+
+    def make(n_batches, b):
+        n = n_batches * b
+        return ArrayBatches(_rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                            _labels(n, 8), _labels(n, 3, 2), batch_size=b)
+
+    name = {"generator": "generator (conditional VAE)", "judge": "generation judge (ShapeClassifier)"}[which]
+    return Case(name, "II", experiment, "pictures", build, make, lambda m, b: m.loss(b))
+
+
+def all_cases() -> list[Callable[[], Case]]:
+    """Constructors, not cases: building one imports only what it needs."""
+    return [formula_net, *(lambda v=v: fusion(v) for v in ("image", "audio", "early", "deconv")),
+            dual_encoder, vqa_tower, vqa_model, spoken_digits, voice_retrieval,
+            lambda: generation("generator"), lambda: generation("judge")]

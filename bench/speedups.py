@@ -1,0 +1,162 @@
+"""The speed-ups that apply to the book's models, each measured off and on.
+
+PyTorch (a hand loop over batches ready on the device, seconds per step = median of single
+steps after warm-up steps):
+
+* channels-last memory format for the conv nets (model and 4-D image batches);
+* ``torch.compile``: the one-off compilation (the first steps) is reported apart from the
+  steady-state step;
+* mixed precision (autocast to bfloat16, or float16 with a gradient scaler where bfloat16 is
+  missing) on a CUDA GPU; on a CPU, bfloat16 autocast as an extra row.
+
+Keras (``train_on_batch`` on FormulaNet): XLA (``jit_compile``) off and on, and eager execution
+(``run_eagerly=True``) against the traced ``tf.function``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+
+import mmlearn as mm
+from mmlearn.training import to_device
+
+from common import median, sync
+
+
+def _channels_last(batch):
+    return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 and t.is_floating_point() else t
+                 for t in batch)
+
+
+def step_seconds(model, batches, loss_fn, optimizer, steps: int, warmup: int = 2, autocast=None,
+                 scaler=None) -> tuple[float, list[float]]:
+    """(median seconds of ``steps`` single steps after ``warmup`` ones, seconds of each warm-up step)."""
+    device = next(model.parameters()).device
+    model.train()
+
+    def step(batch):
+        with autocast() if autocast else contextlib.nullcontext():
+            loss = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+    times = []
+    for i in range(warmup + steps):
+        sync(device)
+        start = time.perf_counter()
+        step(batches[i % len(batches)])
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return median(times[warmup:]), times[:warmup]
+
+
+def _setup(case, batch_size, device, n_batches=4):
+    mm.seed_everything(0)
+    model = case.build().to(device)
+    batches = [to_device(b, device) for b in case.make(n_batches, batch_size or case.batch_size)]
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    return model, batches, optimizer
+
+
+def torch_rows(case_makers, device: torch.device, steps: int, batch_size: int | None = None,
+               compile_cases=(), quick: bool = False) -> list[list[str]]:
+    rows = []
+    for make in case_makers:
+        case = make()
+        b = batch_size or case.batch_size
+        # channels-last: same model and batches in both memory formats
+        if case.image_input:
+            model, batches, opt = _setup(case, b, device)
+            off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+            model = model.to(memory_format=torch.channels_last)
+            on, _ = step_seconds(model, [_channels_last(x) for x in batches], case.loss_fn, opt, steps)
+            rows.append([case.name, "PyTorch", "channels-last", b, off, on, ""])
+        # mixed precision
+        model, batches, opt = _setup(case, b, device)
+        off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+        if device.type == "cuda":
+            bf16 = torch.cuda.is_bf16_supported()
+            dtype = torch.bfloat16 if bf16 else torch.float16
+            scaler = None if bf16 else torch.amp.GradScaler("cuda")
+            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps,
+                                 autocast=lambda: torch.autocast("cuda", dtype=dtype), scaler=scaler)
+            rows.append([case.name, "PyTorch", f"AMP ({str(dtype).split('.')[-1]})", b, off, on, ""])
+        else:
+            rows.append([case.name, "PyTorch", "AMP", b, None, None, "skipped: no GPU"])
+            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps,
+                                 autocast=lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            rows.append([case.name, "PyTorch", f"bf16 autocast ({device.type})", b, off, on, ""])
+        # torch.compile
+        if case.name in compile_cases:
+            if quick:
+                rows.append([case.name, "PyTorch", "torch.compile", b, None, None, "skipped in --quick"])
+                continue
+            model, batches, opt = _setup(case, b, device)
+            off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+            torch._dynamo.reset()
+            compiled = torch.compile(model)
+            try:
+                on, first = step_seconds(compiled, batches, case.loss_fn, opt, steps, warmup=3)
+            except Exception as err:  # no compiler on this machine, an unsupported op, ...
+                rows.append([case.name, "PyTorch", "torch.compile", b, off, None,
+                             f"failed: {type(err).__name__}: {str(err).splitlines()[0][:60]}"])
+                continue
+            rows.append([case.name, "PyTorch", "torch.compile", b, off, on,
+                         f"compiling: {sum(first) - len(first) * on:.0f} s once (first {len(first)} steps)"])
+    return rows
+
+
+def keras_rows(steps: int, batch_size: int | None = None, eager_steps: int = 3) -> list[list[str]]:
+    """FormulaNet in Keras: XLA off/on, and eager vs the traced function."""
+    from mmlearn import deconv_keras as dk
+
+    keras = dk.keras
+    b = batch_size or mm.run_size("deconv.formula", "standard").batch_size
+
+    def seconds(n_steps, **compile_args):
+        mm.seed_everything(0)
+        model = dk.FormulaNet()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], **compile_args)
+        return median(dk.train_step_seconds(model, b, n_steps))
+
+    xla_off, xla_on = seconds(steps, jit_compile=False), seconds(steps, jit_compile=True)
+    eager = seconds(eager_steps, run_eagerly=True, jit_compile=False)
+    rows = [["FormulaNet", "Keras", "XLA (jit_compile)", b, xla_off, xla_on, ""],
+            ["FormulaNet", "Keras", "tf.function (vs run_eagerly)", b, eager, xla_off,
+             "off = run_eagerly=True"]]
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            rows.append(["FormulaNet", "Keras", "mixed_float16 (XLA on)", b, xla_on,
+                         seconds(steps, jit_compile=True), ""])
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+    else:
+        rows.append(["FormulaNet", "Keras", "mixed_float16", b, None, None, "skipped: no GPU"])
+    return rows
+
+
+def format_rows(rows) -> list[list[str]]:
+    out = []
+    for name, framework, what, b, off, on, note in rows:
+        speed = f"{off / on:.2f}x" if off and on else "-"
+        out.append([name, framework, what, b, f"{off * 1000:.1f}" if off else "-",
+                    f"{on * 1000:.1f}" if on else "-", speed, note])
+    return out
+
+
+HEADERS = ["model", "framework", "speed-up", "batch", "off ms/step", "on ms/step", "on vs off", "note"]
