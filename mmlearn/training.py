@@ -26,11 +26,12 @@ from mmlearn.config import get_device
 class ArrayBatches:
     """Mini-batches of in-memory arrays as tensors, reshuffled each epoch with a fixed seed.
 
-    Slicing whole tensors is many times faster than ``DataLoader`` over a ``TensorDataset``,
-    which indexes one sample at a time. Arrays must share their first dimension. Under
-    ``torchrun`` every process draws the same order and yields only its own slice of each
-    batch, so ``batch_size`` is the global batch size (``shard=False`` yields whole batches
-    to every process, as evaluation wants).
+    Gathering each batch from whole tensors with one ``index_select`` is many times faster than
+    ``DataLoader`` over a ``TensorDataset``, which indexes one sample at a time (and two to four
+    times faster than ``t[idx]``, which goes through advanced indexing). Arrays must share their
+    first dimension. Under ``torchrun`` every process draws the same order and yields only its
+    own slice of each batch, so ``batch_size`` is the global batch size (``shard=False`` yields
+    whole batches to every process, as evaluation wants).
     """
 
     def __init__(self, *arrays, batch_size: int, shuffle: bool = True, seed: int = 0,
@@ -57,11 +58,20 @@ class ArrayBatches:
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             if self.shard:
                 idx = distributed.local_slice(idx)
-            yield tuple(t[idx] for t in self.tensors)
+            yield tuple(t.index_select(0, idx) for t in self.tensors)
 
 
 def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def _mean_loss(losses: list[torch.Tensor], sizes: list[int]) -> float:
+    """The epoch's loss: the batches' mean losses weighted by their sizes, read in one transfer."""
+    if not losses:
+        return 0.0
+    dtype = torch.float32 if losses[0].device.type == "mps" else torch.float64  # MPS has no float64
+    weights = torch.tensor(sizes, dtype=dtype)
+    return float(torch.stack(losses).to("cpu", dtype) @ weights / weights.sum())
 
 
 def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs: int,
@@ -77,6 +87,9 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
     Under ``torchrun`` the model is wrapped in DistributedDataParallel and ``loss_fn`` receives
     the wrapper, so it must call the model (``model(...)``) rather than its submodules; the
     logged loss is the mean over processes and only rank 0 prints.
+
+    The batches' losses stay on the device and are averaged once per epoch: reading each one
+    (``loss.item()``) would make the CPU wait for the GPU before it could queue the next step.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -90,16 +103,16 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
     history: dict[str, list[float]] = {"loss": [], "seconds": []}
     for epoch in range(1, epochs + 1):
         model.train()
-        start, total, count = time.perf_counter(), 0.0, 0
+        start, losses, sizes = time.perf_counter(), [], []
         for batch in batches:
             batch = to_device(batch, device)
             loss = loss_fn(trained, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(batch[0])
-            count += len(batch[0])
-        history["loss"].append(distributed.mean_over_processes(total / max(count, 1)))
+            losses.append(loss.detach().reshape(()))
+            sizes.append(len(batch[0]))
+        history["loss"].append(distributed.mean_over_processes(_mean_loss(losses, sizes)))
         history["seconds"].append(time.perf_counter() - start)
         if evaluate is not None:
             model.eval()
@@ -116,9 +129,12 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
 @torch.no_grad()
 def predict(model: torch.nn.Module, *inputs, batch_size: int = 256,
             device: torch.device | None = None) -> torch.Tensor:
-    """``model(*inputs)`` over in-memory inputs in batches, in eval mode; outputs on the CPU."""
+    """``model(*inputs)`` over in-memory inputs in batches, in eval mode; outputs on the CPU.
+
+    Outputs stay on the device until the last batch, so the GPU is not waited on batch by batch.
+    """
     device = get_device() if device is None else device
     model.to(device).eval()
-    outputs = [model(*to_device(batch, device)).cpu()
+    outputs = [model(*to_device(batch, device))
                for batch in ArrayBatches(*inputs, batch_size=batch_size, shuffle=False, shard=False)]
-    return torch.cat(outputs)
+    return torch.cat(outputs).cpu()

@@ -45,3 +45,26 @@ def test_predict_matches_a_direct_call():
     x = torch.randn(10, 3)
     out = training.predict(model, x, batch_size=4, device=torch.device("cpu"))
     torch.testing.assert_close(out, model(x).detach())
+
+
+def test_fit_logs_the_size_weighted_mean_loss_of_the_epoch():
+    torch.manual_seed(0)
+    x, y = torch.randn(70, 3), torch.randint(0, 2, (70,))  # batches of 32, 32 and 6
+    model = torch.nn.Linear(3, 2)
+    expected = torch.nn.functional.cross_entropy(model(x), y).item()
+
+    def loss_fn(m, batch):
+        return torch.nn.functional.cross_entropy(m(batch[0]), batch[1]).reshape(1)  # (1,) is fine too
+
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)
+    history = training.fit(model, training.ArrayBatches(x, y, batch_size=32), loss_fn, epochs=2,
+                           optimizer=frozen, device=torch.device("cpu"), verbose=False)
+    assert history["loss"] == pytest.approx([expected, expected], rel=1e-6)
+
+
+def test_array_batches_are_copies_in_order_without_shuffle():
+    x = torch.arange(10.0)
+    batches = list(training.ArrayBatches(x, batch_size=4, shuffle=False))
+    assert [b[0].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    batches[0][0].zero_()  # a batch is the loop's to change, not a view of the data
+    assert x.tolist() == list(range(10))
