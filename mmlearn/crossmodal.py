@@ -12,7 +12,9 @@ Read top to bottom, the module follows the figure of a CLIP-style model:
 4. the loss: :func:`contrastive_loss`, the symmetric InfoNCE loss of CLIP;
 5. networks: :class:`DualEncoder` (both towers + temperature) and :class:`FusionNetwork`
    (image regions and text tokens attend to each other, then a classifier);
-6. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`.
+6. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`;
+7. training with a frozen text tower: :func:`cached_caption_loss` and :func:`fit_on_captions`;
+8. tags from the joint space: :func:`tag_probabilities`.
 
 Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are on
 disk (or, for ResNet18, downloadable within seconds); otherwise one line says so and the
@@ -459,3 +461,69 @@ def build_dual_encoder(config: DualEncoderConfig = DualEncoderConfig(), verbose:
                          config.pretrained_image, verbose=verbose)
     text = TextEncoder(config.embed_dim, config.text_model, config.freeze_text, verbose=verbose)
     return DualEncoder(image, text, config.init_temperature)
+
+
+# --- 7. training with a frozen text tower ----------------------------------------------------
+
+def cached_caption_loss(caption_features: torch.Tensor):
+    """``loss_fn`` for :func:`mmlearn.training.fit` on (images, caption_ids) batches.
+
+    With a frozen text tower each distinct caption is encoded once: ``caption_features``
+    (C, H) holds the pooled transformer features of every caption, and ``caption_ids`` index
+    its rows. Pictures with word-for-word the same caption share a pair id, so the loss does
+    not push them apart as negatives.
+    """
+    def loss_fn(model: DualEncoder, batch) -> torch.Tensor:
+        images, caption_ids = batch
+        text_emb = model.text.head(caption_features.to(images.device)[caption_ids])
+        return contrastive_loss(model.image(images), text_emb, model.logit_scale(), pair_ids=caption_ids)
+    return loss_fn
+
+
+def fit_on_captions(model: DualEncoder, images: torch.Tensor, caption_ids, caption_features: torch.Tensor,
+                    *, epochs: int, batch_size: int, lr: float = 3e-3, evaluate=None,
+                    verbose: bool = True) -> dict[str, list[float]]:
+    """Train the image tower, both projection heads and the temperature on (picture, caption)
+    pairs with AdamW and a one-cycle schedule (warm-up, then annealing: a from-scratch ResNet
+    with batch normalisation stalls near chance at a constant rate). Returns ``fit``'s history."""
+    from mmlearn import training
+
+    if model.text.frozen is False:
+        raise ValueError("fit_on_captions trains on cached caption features, so the text tower must "
+                         "be frozen (TextEncoder(freeze=True)); train a trainable one with training.fit")
+    caption_ids = torch.as_tensor(np.asarray(caption_ids), dtype=torch.int64)
+    if len(images) != len(caption_ids):
+        raise ValueError(f"expected one caption id per picture, got {len(images)} pictures and "
+                         f"{len(caption_ids)} caption ids")
+    if len(caption_ids) and not 0 <= int(caption_ids.min()) <= int(caption_ids.max()) < len(caption_features):
+        raise ValueError(f"caption ids must index the {len(caption_features)} rows of caption_features")
+    batches = training.ArrayBatches(images, caption_ids, batch_size=batch_size, drop_last=True)
+    if len(batches) == 0:
+        raise ValueError(f"batch_size={batch_size} exceeds the {len(images)} training pairs")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
+                                                   total_steps=epochs * len(batches))
+    optimizer.register_step_post_hook(lambda *_: schedule.step())  # one schedule step per batch
+    return training.fit(model, batches, cached_caption_loss(caption_features), epochs=epochs,
+                        optimizer=optimizer, evaluate=evaluate, verbose=verbose)
+
+
+# --- 8. tags from the joint space ------------------------------------------------------------
+
+def tag_probabilities(image_emb: torch.Tensor, caption_emb: torch.Tensor, caption_tags,
+                      logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """P(tag | picture) read off the joint space, for image annotation.
+
+    ``caption_emb`` (C, D) embeds every caption a template can write and ``caption_tags``
+    (C, T) says which tags each states (bool). A picture's distribution over captions is
+    p(c | x) = softmax_c(logit_scale * cos(x, c)), the same one the contrastive loss trains;
+    a tag's probability is the total of the captions that state it,
+    p(t | x) = sum_c p(c | x) [c states t]. Returns (N, T); tags that exclude each other
+    (the colours, say) sum to at most 1.
+    """
+    caption_tags = torch.as_tensor(np.asarray(caption_tags))
+    if caption_tags.dtype != torch.bool or caption_tags.dim() != 2 or len(caption_tags) != len(caption_emb):
+        raise ValueError(f"expected caption_tags as a bool (captions, tags) = ({len(caption_emb)}, T) "
+                         f"matrix, got {caption_tags.dtype} {tuple(caption_tags.shape)}")
+    p_caption = (logit_scale * similarity(image_emb, caption_emb)).softmax(dim=1)   # (N, C)
+    return p_caption @ caption_tags.to(p_caption.dtype)                             # (N, T)

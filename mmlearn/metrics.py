@@ -72,3 +72,41 @@ def chance_recall_at_k(query_labels, item_labels, ks=(1, 5, 10)) -> dict[int, fl
     counts = {label: int((i == label).sum()) for label in np.unique(q)}
     return {k: float(np.mean([1 - comb(n - counts[label], k) / comb(n, k) for label in q]))
             for k in ks}
+
+
+def _multilabel(scores_or_predictions, actual) -> tuple[np.ndarray, np.ndarray]:
+    x, actual = np.asarray(scores_or_predictions), np.asarray(actual)
+    if x.ndim != 2 or x.shape != actual.shape or actual.dtype != bool:
+        raise ValueError(f"expected two (items, tags) arrays of the same shape, the second bool, got "
+                         f"{x.dtype} {x.shape} and {actual.dtype} {actual.shape}")
+    return x, actual
+
+
+def precision_recall(predicted, actual) -> dict[str, np.ndarray | float]:
+    """Multi-label precision and recall of bool (items, tags) predictions.
+
+    Per tag: precision = right predictions of the tag / predictions of it, recall = right
+    predictions / items that have it (NaN where the denominator is 0). ``micro_*`` pool every
+    (item, tag) decision."""
+    predicted, actual = _multilabel(predicted, actual)
+    predicted = predicted.astype(bool)
+    hits = (predicted & actual).sum(0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = hits / predicted.sum(0)
+        recall = hits / actual.sum(0)
+    return {"precision": precision, "recall": recall,
+            "micro_precision": float(hits.sum() / max(predicted.sum(), 1)),
+            "micro_recall": float(hits.sum() / max(actual.sum(), 1))}
+
+
+def average_precision(scores, actual) -> np.ndarray:
+    """Per tag, the mean of the precision at the rank of each item that has the tag, with items
+    ranked by score (the area under the tag's precision-recall curve); NaN for absent tags."""
+    scores, actual = _multilabel(scores, actual)
+    ap = np.full(scores.shape[1], np.nan)
+    for t in range(scores.shape[1]):
+        ranked = actual[np.argsort(-scores[:, t], kind="stable"), t]
+        if ranked.any():
+            precision_at = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
+            ap[t] = precision_at[ranked].mean()
+    return ap

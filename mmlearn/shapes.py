@@ -123,12 +123,38 @@ def position_name(row: int, col: int) -> str:
     return f"{ROWS[row]} {COLS[col]}"
 
 
-def caption(facts: ShapeFacts, i: int) -> str:
-    """The caption of picture ``i``, e.g. ``"a small red circle at the top left"``."""
-    where = position_name(int(facts.row[i]), int(facts.col[i]))
+def caption_text(color: int, shape: int, size: int, row: int, col: int) -> str:
+    """The caption template filled in from fact indices, e.g. ``"a small red circle at the top left"``."""
+    where = position_name(row, col)
     preposition = "in the" if where == "center" else "at the"
-    return (f"a {SIZES[facts.size[i]]} {COLORS[facts.color[i]]} {SHAPES[facts.shape[i]]} "
-            f"{preposition} {where}")
+    return f"a {SIZES[size]} {COLORS[color]} {SHAPES[shape]} {preposition} {where}"
+
+
+def caption(facts: ShapeFacts, i: int) -> str:
+    """The caption of picture ``i``."""
+    return caption_text(*(int(getattr(facts, k)[i]) for k in ("color", "shape", "size", "row", "col")))
+
+
+TAGS = {"color": COLORS, "shape": SHAPES, "size": SIZES, "row": ROWS, "col": COLS}  # fact -> words
+
+
+TAG_NAMES = tuple(word for words in TAGS.values() for word in words)  # the 20 tag words, fact by fact
+
+
+def tag_matrix(facts) -> np.ndarray:
+    """bool (N, 20) matrix: which of :data:`TAG_NAMES` hold for each picture, from a
+    :class:`ShapeFacts` or a dict of fact indices such as :func:`every_caption`'s."""
+    get = (lambda k: facts[k]) if isinstance(facts, dict) else (lambda k: getattr(facts, k))
+    columns = [np.asarray(get(fact))[:, None] == np.arange(len(words)) for fact, words in TAGS.items()]
+    return np.concatenate(columns, axis=1)
+
+
+def every_caption() -> tuple[list[str], dict[str, np.ndarray]]:
+    """All 648 captions the template can write (8 colours x 3 shapes x 3 sizes x 9 positions),
+    with, per fact of :data:`TAGS`, the int64 (648,) index of the word each caption states."""
+    grid = np.stack(np.meshgrid(*(np.arange(len(v)) for v in TAGS.values()), indexing="ij"), -1)
+    grid = grid.reshape(-1, len(TAGS))                                       # (648, 5)
+    return [caption_text(*map(int, row)) for row in grid], dict(zip(TAGS, grid.T.astype(np.int64)))
 
 
 def prompts(template: str = PROMPTS[0]) -> list[str]:

@@ -167,3 +167,28 @@ def test_dual_encoder_trains_and_maps_attention(image, text):
     assert maps.shape == (2, 2, 2) and torch.allclose(maps.sum((1, 2)), torch.ones(2))
     with pytest.raises(ValueError, match="one caption per image"):
         model(x[:1], tok["input_ids"], tok["attention_mask"])
+
+
+def test_tag_probabilities_sum_caption_probabilities():
+    image_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    caption_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    tags = np.array([[True, False], [False, True], [True, True]])
+    p = cm.tag_probabilities(image_emb, caption_emb, tags, logit_scale=10.0)
+    p_caption = (10.0 * cm.similarity(image_emb, caption_emb)).softmax(1)
+    assert torch.allclose(p[:, 0], p_caption[:, 0] + p_caption[:, 2])
+    assert p[0, 0] > 0.99 and p[1, 1] > 0.99
+    with pytest.raises(ValueError, match="bool \\(captions, tags\\)"):
+        cm.tag_probabilities(image_emb, caption_emb, tags[:2], logit_scale=1.0)
+
+
+def test_fit_on_captions_lowers_the_loss_and_checks_input(image, text):
+    torch.manual_seed(0)
+    model = cm.DualEncoder(image, text)
+    features = text.pooled_features(["a red circle", "a blue square", "a green triangle", "a black dot"])
+    x, ids = torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 3] * 2)
+    history = cm.fit_on_captions(model, x, ids, features, epochs=6, batch_size=4, lr=1e-3, verbose=False)
+    assert history["loss"][-1] < history["loss"][0]
+    with pytest.raises(ValueError, match="one caption id per picture"):
+        cm.fit_on_captions(model, x, ids[:5], features, epochs=1, batch_size=4)
+    with pytest.raises(ValueError, match="index the 4 rows"):
+        cm.fit_on_captions(model, x, ids + 1, features, epochs=1, batch_size=4)

@@ -27,3 +27,16 @@ def test_recall_at_k():
     assert r[1] == 1.0
     with pytest.raises(ValueError, match="expected \\(queries, items\\)"):
         metrics.recall_at_k(sim, np.arange(2), np.arange(3))
+
+
+def test_precision_recall_and_average_precision():
+    actual = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], bool)
+    predicted = np.array([[1, 1], [0, 1], [0, 1], [1, 0]], bool)
+    pr = metrics.precision_recall(predicted, actual)
+    assert pr["precision"].tolist() == [0.5, 2 / 3] and pr["recall"].tolist() == [0.5, 1.0]
+    assert pr["micro_precision"] == 3 / 5 and pr["micro_recall"] == 3 / 4
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.8, 0.7], [0.1, 0.6]])
+    # tag 0 ranks items 0 (hit), 2, 1 (hit), 3: precision 1 at the first hit, 2/3 at the second
+    assert np.allclose(metrics.average_precision(scores, actual), [(1 + 2 / 3) / 2, 1.0])
+    with pytest.raises(ValueError, match="same shape, the second bool"):
+        metrics.precision_recall(predicted, actual.astype(int))

@@ -81,3 +81,16 @@ def test_downsample_averages_blocks_and_checks_factor():
     assert small.shape == (1, 2, 2, 3) and small[0, 0, 0, 0] == 200 and small[0, 1, 1, 0] == 0
     with pytest.raises(ValueError, match="divisor"):
         shapes.downsample(x, 3)
+
+
+def test_every_caption_and_tag_matrix():
+    captions, facts = shapes.every_caption()
+    assert len(captions) == len(set(captions)) == 8 * 3 * 3 * 9
+    train, _ = shapes.load_shape_pairs()
+    assert set(train.vocabulary) <= set(captions)          # the template writes every real caption
+    tags = shapes.tag_matrix(facts)
+    assert tags.shape == (648, 20) and (tags.sum(1) == 5).all()  # one word per fact
+    i = captions.index("a large teal triangle at the bottom")
+    assert [shapes.TAG_NAMES[t] for t in np.flatnonzero(tags[i])] == ["teal", "triangle", "large",
+                                                                      "bottom", "center"]
+    assert np.array_equal(shapes.tag_matrix(train.facts)[:, :8].argmax(1), train.facts.color)
