@@ -91,14 +91,17 @@ def fusion(variant: str) -> Case:
 
 def dual_encoder() -> Case:
     """Chapter II.4's two-tower model: ResNet18 (ImageNet stem) on 64 px pictures, the frozen text
-    transformer's caption features cached, so a step trains the image tower and both heads."""
+    transformer's caption features cached, so a step trains the image tower and both heads.
+    The tower starts from random weights: they do not change its speed, and looking for the
+    ImageNet ones can wait on the network."""
     from mmlearn import crossmodal as cm
 
     state = {}
 
     def build():
         torch.manual_seed(0)
-        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=64, stem="imagenet"),
+        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=64, stem="imagenet",
+                                                           pretrained_image=False),
                                       verbose=False)
         # one caption per (colour, shape, position) class is plenty for the shapes' sake
         state["features"] = torch.randn(72, model.text.feature_dim)

@@ -39,20 +39,31 @@ def main():
         "load_easy_vqa": data.load_easy_vqa,
         "text_model_path": data.text_model_path,
     }
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["MMLEARN_CACHE"] = cache
-        print(f"mmlearn {mm.__version__}, cache in a fresh temporary folder")
-        print(f"{'loader':<20} {'cold (s)':>9} {'warm (s)':>9}  source")
-        for name, load in loaders.items():
-            times = []
-            for _ in range(2):
-                start = time.perf_counter()
-                loaded = load()
-                first_batch(loaded)
-                times.append(time.perf_counter() - start)
-            source = getattr(loaded, "source", None) or (str(loaded) if not isinstance(loaded, tuple) else
-                                                         "MNIST-5k + spoken digits, paired by label")
-            print(f"{name:<20} {times[0]:>9.2f} {times[1]:>9.2f}  {source}")
+    previous = os.environ.get("MMLEARN_CACHE")
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["MMLEARN_CACHE"] = cache
+            _time_loaders(loaders)
+    finally:  # later benchmarks in the same process use the reader's cache again
+        if previous is None:
+            os.environ.pop("MMLEARN_CACHE", None)
+        else:
+            os.environ["MMLEARN_CACHE"] = previous
+
+
+def _time_loaders(loaders):
+    print(f"mmlearn {mm.__version__}, cache in a fresh temporary folder")
+    print(f"{'loader':<20} {'cold (s)':>9} {'warm (s)':>9}  source")
+    for name, load in loaders.items():
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            loaded = load()
+            first_batch(loaded)
+            times.append(time.perf_counter() - start)
+        source = getattr(loaded, "source", None) or (str(loaded) if not isinstance(loaded, tuple) else
+                                                     "MNIST-5k + spoken digits, paired by label")
+        print(f"{name:<20} {times[0]:>9.2f} {times[1]:>9.2f}  {source}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ steps after warm-up steps):
 * mixed precision (autocast to bfloat16, or float16 with a gradient scaler where bfloat16 is
   missing) on a CUDA GPU; on a CPU, bfloat16 autocast as an extra row.
 
-Keras (``train_on_batch`` on FormulaNet): XLA (``jit_compile``) off and on, and eager execution
-(``run_eagerly=True``) against the traced ``tf.function``.
+Both frameworks run deterministically in the book (``mmlearn.seed_everything``); a row each
+shows what that costs. Keras (``train_on_batch`` on FormulaNet): op determinism off and on, XLA
+(``jit_compile``) off and on, eager execution (``run_eagerly=True``) against the traced
+``tf.function``, and mixed precision on a GPU.
 """
 
 from __future__ import annotations
@@ -80,9 +82,17 @@ def torch_rows(case_makers, device: torch.device, steps: int, batch_size: int | 
             model = model.to(memory_format=torch.channels_last)
             on, _ = step_seconds(model, [_channels_last(x) for x in batches], case.loss_fn, opt, steps)
             rows.append([case.name, "PyTorch", "channels-last", b, off, on, ""])
-        # mixed precision
+        # deterministic algorithms (the book's setting) off
         model, batches, opt = _setup(case, b, device)
         off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+        torch.use_deterministic_algorithms(False)
+        try:
+            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+        finally:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        rows.append([case.name, "PyTorch", "deterministic algorithms off", b, off, on,
+                     "off = the book (seed_everything)"])
+        # mixed precision
         if device.type == "cuda":
             bf16 = torch.cuda.is_bf16_supported()
             dtype = torch.bfloat16 if bf16 else torch.float16
@@ -116,37 +126,53 @@ def torch_rows(case_makers, device: torch.device, steps: int, batch_size: int | 
 
 
 def keras_rows(steps: int, batch_size: int | None = None, eager_steps: int = 3) -> list[list[str]]:
-    """FormulaNet in Keras: XLA off/on, and eager vs the traced function."""
+    """FormulaNet in Keras: op determinism, XLA, eager vs traced, mixed precision (GPU).
+
+    The book's ``seed_everything`` enables TensorFlow's op determinism, and Keras then quietly
+    compiles without XLA (``jit_compile`` falls back to False). So XLA is measured with
+    determinism off, and determinism itself gets a row; the book's setting is restored after.
+    """
+    from tensorflow.python.framework import config as tf_config
+
     from mmlearn import deconv_keras as dk
 
-    keras = dk.keras
+    keras, tf = dk.keras, dk.tf
     b = batch_size or mm.run_size("deconv.formula", "standard").batch_size
 
-    def seconds(n_steps, **compile_args):
-        mm.seed_everything(0)
+    def seconds(n_steps, deterministic=True, **compile_args):
+        mm.seed_everything(0)  # enables op determinism, as every chapter does
+        if not deterministic:
+            tf_config.disable_op_determinism()
         model = dk.FormulaNet()
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], **compile_args)
-        return median(dk.train_step_seconds(model, b, n_steps))
+        step = median(dk.train_step_seconds(model, b, n_steps))
+        return step, bool(model.jit_compile)
 
-    xla_off, xla_on = seconds(steps, jit_compile=False), seconds(steps, jit_compile=True)
-    eager = seconds(eager_steps, run_eagerly=True, jit_compile=False)
-    rows = [["FormulaNet", "Keras", "XLA (jit_compile)", b, xla_off, xla_on, ""],
-            ["FormulaNet", "Keras", "tf.function (vs run_eagerly)", b, eager, xla_off,
-             "off = run_eagerly=True"]]
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        try:
-            rows.append(["FormulaNet", "Keras", "mixed_float16 (XLA on)", b, xla_on,
-                         seconds(steps, jit_compile=True), ""])
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
-    else:
-        rows.append(["FormulaNet", "Keras", "mixed_float16", b, None, None, "skipped: no GPU"])
+    try:
+        book, _ = seconds(steps, jit_compile="auto")
+        free, _ = seconds(steps, deterministic=False, jit_compile=False)
+        xla, applied = seconds(steps, deterministic=False, jit_compile=True)
+        eager, _ = seconds(eager_steps, run_eagerly=True)
+        rows = [["FormulaNet", "Keras", "op determinism off", b, book, free,
+                 "off = the book (seed_everything); XLA off in both"],
+                ["FormulaNet", "Keras", "XLA (jit_compile)", b, free, xla if applied else None,
+                 "op determinism off in both" if applied else "Keras refused XLA for this model"],
+                ["FormulaNet", "Keras", "tf.function vs run_eagerly", b, eager, book,
+                 "off = run_eagerly=True; on = the book"]]
+        if tf.config.list_physical_devices("GPU"):
+            policy = keras.mixed_precision.global_policy()
+            keras.mixed_precision.set_global_policy("mixed_float16")
+            try:
+                mixed, _ = seconds(steps, jit_compile="auto")
+            finally:
+                keras.mixed_precision.set_global_policy(policy)
+            rows.append(["FormulaNet", "Keras", "mixed_float16", b, book, mixed, "op determinism on in both"])
+        else:
+            rows.append(["FormulaNet", "Keras", "mixed_float16", b, None, None, "skipped: no GPU"])
+    finally:
+        mm.seed_everything(0)  # the book's settings again
     return rows
 
 
