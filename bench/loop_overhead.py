@@ -154,7 +154,8 @@ def rows(results: list[dict]) -> list[list[str]]:
                     fmt_rate(r["items"] / r["fit_s"]) if r.get("fit_s") else "-",
                     fmt_rate(r["items"] / r["hand_s"]),
                     f"{ratio:.2f} ({min(r['ratios']):.2f}-{max(r['ratios']):.2f}) "
-                    f"{target(ratio, LOOP_TARGET, True)}" if ratio else "-",
+                    + (target(ratio, LOOP_TARGET, True) if r["framework"] == "PyTorch" else "n/a")
+                    if ratio else "-",
                     f"{r['wait']:.1%} {target(r['wait'], WAIT_TARGET, False)}" if r.get("wait") is not None else "-"])
     return out
 

@@ -29,8 +29,6 @@ from pathlib import Path
 
 import mmlearn as mm  # first: PyTorch before TensorFlow, thread counts
 
-import numpy as np
-
 from common import fmt_rate, fmt_seconds, heading, machine_lines, median, table
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -89,7 +89,8 @@ def section_models(args, s, device) -> None:
                          "- (steps take seconds)", "-"])
     print(table(lo.HEADERS, rows))
     print(f"loop items/s: mmlearn.training.fit fed by the chapter's batching (Keras: model.fit); hand items/s: "
-          f"forward/backward/step over the same batches already on the device. ArticleNet: "
+          f"forward/backward/step over the same batches already on the device. The targets judge "
+          f"mmlearn's loop; the Keras row is Keras' own fit. ArticleNet: "
           f"{s['article_steps']} step(s) after a warm-up, hand loop (train_step_seconds).")
     for r in results:
         r["ratio"] = lo.median(r["ratios"])

@@ -18,6 +18,7 @@ shows what that costs. Keras (``train_on_batch`` on FormulaNet): op determinism 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 import torch
@@ -113,6 +114,7 @@ def torch_rows(case_makers, device: torch.device, steps: int, batch_size: int | 
             model, batches, opt = _setup(case, b, device)
             off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
             torch._dynamo.reset()
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime" on CPUs
             compiled = torch.compile(model)
             try:
                 on, first = step_seconds(compiled, batches, case.loss_fn, opt, steps, warmup=3)
