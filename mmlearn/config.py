@@ -84,9 +84,14 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
     },
-    "image_text.contrastive": {  # ResNet18 + frozen BERT on easy-VQA captions, 64 px pictures
+    "image_text.contrastive": {  # ResNet18 (small stem) + frozen BERT on easy-VQA captions, 32 px
         "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+    },
+    "annotation.contrastive": {  # ch. 5a: the same two-tower model and recipe, tags read off it
+        "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
@@ -110,10 +115,15 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=2, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
-    "generation.generator": {  # each generator; n_test = generated pictures per caption (x24)
+    "generation.regression": {  # the pixel-regression baseline (MSE)
         "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=2000, n_test=20, epochs=6, batch_size=32),
-        "full": RunSize(n_train=None, n_test=100, epochs=60, batch_size=64),
+        "standard": RunSize(n_train=None, n_test=20, epochs=5, batch_size=32),
+        "full": RunSize(n_train=None, n_test=100, epochs=20, batch_size=64),
+    },
+    "generation.generator": {  # the conditional VAE; n_test = generated pictures per caption (x24)
+        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=20, epochs=40, batch_size=32),
+        "full": RunSize(n_train=None, n_test=100, epochs=200, batch_size=64),
     },
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
         "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
