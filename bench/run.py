@@ -140,8 +140,8 @@ def section_speedups(args, s, device) -> None:
     if not args.models or any(n.lower() in "formulanet" for n in args.models):
         rows += sp.keras_rows(s["speedup_steps"], args.batch_size, eager_steps=2 if args.quick else 3)
     print(table(sp.HEADERS, sp.format_rows(rows)))
-    print("on vs off: step time off / on (above 1: the speed-up helps here). Steps are median single steps "
-          "after warm-up steps; PyTorch rows use a hand loop over batches on the device.")
+    print("on vs off: step time off / on (above 1: the speed-up helps here). Median single steps; PyTorch rows: "
+          "a hand loop over batches on the device, off and on measured in alternation.")
 
 
 def section_part2(args, s, device) -> None:

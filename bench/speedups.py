@@ -1,11 +1,11 @@
 """The speed-ups that apply to the book's models, each measured off and on.
 
 PyTorch (a hand loop over batches ready on the device, seconds per step = median of single
-steps after warm-up steps):
+steps; off and on alternate, each after a warm-up step of its own):
 
 * channels-last memory format for the conv nets (model and 4-D image batches);
-* ``torch.compile``: the one-off compilation (the first steps) is reported apart from the
-  steady-state step;
+* ``torch.compile``: the one-off compilation (the first steps, from an empty compiler cache)
+  is reported apart from the steady-state step;
 * mixed precision (autocast to bfloat16, or float16 with a gradient scaler where bfloat16 is
   missing) on a CUDA GPU; on a CPU, bfloat16 autocast as an extra row.
 
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
 import time
 
 import torch
@@ -70,58 +72,92 @@ def _setup(case, batch_size, device, n_batches=4):
     return model, batches, optimizer
 
 
+def interleaved(run_off, run_on, steps: int, rounds: int = 2) -> tuple[float, float]:
+    """Median step seconds of two settings measured in alternation (off, on, on, off, ...), each
+    run after one warm-up step of its own, so a slow spell of a shared machine hits both."""
+    times = {run_off: [], run_on: []}
+    per_round = max(1, -(-steps // rounds))
+    for r in range(rounds):
+        for run in ((run_off, run_on) if r % 2 == 0 else (run_on, run_off)):
+            step, _ = run(per_round)
+            times[run].append(step)
+    return median(times[run_off]), median(times[run_on])
+
+
 def torch_rows(case_makers, device: torch.device, steps: int, batch_size: int | None = None,
                compile_cases=(), quick: bool = False) -> list[list[str]]:
     rows = []
     for make in case_makers:
         case = make()
         b = batch_size or case.batch_size
-        # channels-last: same model and batches in both memory formats
-        if case.image_input:
-            model, batches, opt = _setup(case, b, device)
-            off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
-            model = model.to(memory_format=torch.channels_last)
-            on, _ = step_seconds(model, [_channels_last(x) for x in batches], case.loss_fn, opt, steps)
-            rows.append([case.name, "PyTorch", "channels-last", b, off, on, ""])
-        # deterministic algorithms (the book's setting) off
         model, batches, opt = _setup(case, b, device)
-        off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
-        torch.use_deterministic_algorithms(False)
-        try:
-            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
-        finally:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        def run(n, model=model, batches=batches, **kw):
+            return step_seconds(model, batches, case.loss_fn, opt, n, warmup=1, **kw)
+
+        # channels-last: the same model switched between memory formats, with matching batches
+        if case.image_input:
+            last = [_channels_last(x) for x in batches]
+
+            def contiguous(n):
+                return run(n, model=model.to(memory_format=torch.contiguous_format))
+
+            def channels_last(n):
+                return run(n, model=model.to(memory_format=torch.channels_last), batches=last)
+
+            off, on = interleaved(contiguous, channels_last, steps)
+            model.to(memory_format=torch.contiguous_format)
+            rows.append([case.name, "PyTorch", "channels-last", b, off, on, ""])
+
+        # deterministic algorithms (the book's setting) off
+        def deterministic(n, flag=True):
+            torch.use_deterministic_algorithms(flag, warn_only=True)
+            try:
+                return run(n)
+            finally:
+                torch.use_deterministic_algorithms(True, warn_only=True)
+
+        off, on = interleaved(deterministic, lambda n: deterministic(n, False), steps)
         rows.append([case.name, "PyTorch", "deterministic algorithms off", b, off, on,
                      "off = the book (seed_everything)"])
-        # mixed precision
+
+        # mixed precision: autocast on the GPU, bfloat16 autocast as an extra row on a CPU
         if device.type == "cuda":
             bf16 = torch.cuda.is_bf16_supported()
             dtype = torch.bfloat16 if bf16 else torch.float16
             scaler = None if bf16 else torch.amp.GradScaler("cuda")
-            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps,
-                                 autocast=lambda: torch.autocast("cuda", dtype=dtype), scaler=scaler)
+            off, on = interleaved(run, lambda n: run(n, autocast=lambda: torch.autocast("cuda", dtype=dtype),
+                                                     scaler=scaler), steps)
             rows.append([case.name, "PyTorch", f"AMP ({str(dtype).split('.')[-1]})", b, off, on, ""])
         else:
             rows.append([case.name, "PyTorch", "AMP", b, None, None, "skipped: no GPU"])
-            on, _ = step_seconds(model, batches, case.loss_fn, opt, steps,
-                                 autocast=lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            off, on = interleaved(run, lambda n: run(n, autocast=lambda: torch.autocast(device.type,
+                                                                                         dtype=torch.bfloat16)),
+                                  steps)
             rows.append([case.name, "PyTorch", f"bf16 autocast ({device.type})", b, off, on, ""])
-        # torch.compile
+
+        # torch.compile, from an empty compiler cache so that compiling is timed in full
         if case.name in compile_cases:
             if quick:
                 rows.append([case.name, "PyTorch", "torch.compile", b, None, None, "skipped in --quick"])
                 continue
-            model, batches, opt = _setup(case, b, device)
-            off, _ = step_seconds(model, batches, case.loss_fn, opt, steps)
+            off, _ = run(steps)
             torch._dynamo.reset()
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime" on CPUs
-            compiled = torch.compile(model)
+            previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
             try:
-                on, first = step_seconds(compiled, batches, case.loss_fn, opt, steps, warmup=3)
+                with tempfile.TemporaryDirectory() as cache:
+                    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+                    on, first = step_seconds(torch.compile(model), batches, case.loss_fn, opt, steps, warmup=3)
             except Exception as err:  # no compiler on this machine, an unsupported op, ...
                 rows.append([case.name, "PyTorch", "torch.compile", b, off, None,
                              f"failed: {type(err).__name__}: {str(err).splitlines()[0][:60]}"])
                 continue
+            finally:
+                if previous is None:
+                    os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+                else:
+                    os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
             rows.append([case.name, "PyTorch", "torch.compile", b, off, on,
                          f"compiling: {sum(first) - len(first) * on:.0f} s once (first {len(first)} steps)"])
     return rows
