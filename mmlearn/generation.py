@@ -16,8 +16,12 @@ picture of it. Three pieces, read top to bottom:
     *average* of all those pictures: a blurred blob.
   - :class:`ConditionalVAE`: an encoder reads the real picture and its caption and writes the
     rest (position, size, tint) into a small latent ``z``; the decoder draws from condition and
-    ``z``. Trained on the evidence lower bound (reconstruction + KL to N(0, I)), so at test time
-    ``z ~ N(0, I)`` gives one sharp, plausible picture instead of the mean of all of them.
+    ``z``. Trained on the evidence lower bound (reconstruction + KL to N(0, I)), so a ``z``
+    gives one sharp, plausible picture instead of the mean of all of them. After a short
+    training the codes of real pictures do not fill N(0, I): a ``z`` drawn from the prior
+    often lands in a hole the decoder never saw. ``generate(..., codes=...)`` draws ``z``
+    among the codes of real pictures instead (the *aggregate posterior*): position, size and
+    tint of a real picture, colour and shape of the caption.
 
 :class:`ShapeClassifier` is the judge: a separate CNN trained on real pictures only, never
 used when training a generator, that reads colour and shape off any 32 x 32 picture.
@@ -195,12 +199,36 @@ class ConditionalVAE(nn.Module):
         return reconstruction + self.beta * kl
 
     @torch.no_grad()
-    def generate(self, color, shape, seed: int = 0) -> np.ndarray:
-        """uint8 (N, 32, 32, 3) pictures of the captions, z drawn from N(0, I) with ``seed``."""
+    def codes(self, images, color, shape, batch_size: int = 500) -> torch.Tensor:
+        """Posterior means (N, z_dim) of real uint8 (N, 32, 32, 3) pictures and their captions."""
         self.eval()
         color, shape = check_condition(color, shape)
+        if len(images) != len(color):
+            raise ValueError(f"expected one (colour, shape) per picture, got {len(images)} pictures "
+                             f"and {len(color)} captions")
         device = next(self.parameters()).device
-        z = torch.randn(len(color), self.z_dim, generator=torch.Generator().manual_seed(seed))
+        means = [self.encoder(image_batch(images[i:i + batch_size]).to(device),
+                              self.condition(color[i:i + batch_size].to(device),
+                                             shape[i:i + batch_size].to(device)))[0]
+                 for i in range(0, len(images), batch_size)]
+        return torch.cat(means).cpu()
+
+    @torch.no_grad()
+    def generate(self, color, shape, seed: int = 0, codes: torch.Tensor | None = None) -> np.ndarray:
+        """uint8 (N, 32, 32, 3) pictures of the captions. ``z`` is drawn with ``seed`` from
+        N(0, I), or, given ``codes`` (M, z_dim) from :meth:`codes`, picked among them."""
+        self.eval()
+        color, shape = check_condition(color, shape)
+        rng = torch.Generator().manual_seed(seed)
+        if codes is None:
+            z = torch.randn(len(color), self.z_dim, generator=rng)
+        else:
+            codes = torch.as_tensor(codes, dtype=torch.float32)
+            if codes.dim() != 2 or codes.shape[1] != self.z_dim or len(codes) == 0:
+                raise ValueError(f"expected codes of shape (M, {self.z_dim}) from model.codes(...), "
+                                 f"got {tuple(codes.shape)}")
+            z = codes[torch.randint(0, len(codes), (len(color),), generator=rng)]
+        device = next(self.parameters()).device
         return to_uint8(self.decoder(self.condition(color.to(device), shape.to(device)), z.to(device)))
 
 

@@ -58,6 +58,11 @@ def test_generators_draw_32px_pictures_and_learn(kind, pictures):
     if kind == "vae":  # a different seed draws a different latent, so a different picture
         assert not np.array_equal(drawn, model.generate(color[:5], shape[:5], seed=2))
         assert np.array_equal(drawn, model.generate(color[:5], shape[:5], seed=1))
+        codes = model.codes(images, color, shape)  # aggregate posterior: codes of real pictures
+        assert codes.shape == (len(images), model.z_dim)
+        assert model.generate(color[:5], shape[:5], seed=1, codes=codes).shape == (5, 32, 32, 3)
+        with pytest.raises(ValueError, match=r"codes of shape \(M, 8\)"):
+            model.generate(color[:5], shape[:5], codes=codes[:, :3])
 
 
 def test_vae_kl_term_is_zero_for_the_prior():
