@@ -166,27 +166,8 @@ def spoken_digits() -> Case:
                 lambda: audio.digit_classifier(n_classes=10, width=64), make, _cross_entropy)
 
 
-class VoiceImageModel(nn.Module):
-    """Chapter II.5f's voice-to-image retrieval model, layer for layer (the chapter defines it
-    in its own cell): an MFCC encoder and a small CNN into one 64-d space, and a temperature."""
-
-    def __init__(self, dim: int = 64):
-        super().__init__()
-        from mmlearn import audio, crossmodal
-
-        self.audio = audio.MFCCEncoder(out_dim=dim, width=64)     # (B, 48, 13) -> (B, dim)
-        self.image = nn.Sequential(                                 # (B, 1, 28, 28) -> (B, dim)
-            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, dim))
-        self.logit_scale = crossmodal.LogitScale(init_temperature=0.07)
-
-    def forward(self, images, recordings):
-        return self.audio(recordings), self.image(images), self.logit_scale()
-
-
 def voice_retrieval() -> Case:
-    from mmlearn import crossmodal
+    from mmlearn import audio
 
     def make(n_batches, b):
         n = n_batches * b
@@ -194,13 +175,8 @@ def voice_retrieval() -> Case:
         return ArrayBatches(rng.random((n, 1, 28, 28), dtype=np.float32),
                             rng.standard_normal((n, 48, 13), dtype=np.float32), _labels(n, 10), batch_size=b)
 
-    def loss_fn(model, batch):
-        images, recordings, digits = batch
-        audio_emb, image_emb, scale = model(images, recordings)
-        return crossmodal.contrastive_loss(audio_emb, image_emb, scale, pair_ids=digits)
-
-    return Case("voice retrieval", "II.5f", "voice.retrieval", "pairs", VoiceImageModel, make, loss_fn,
-                image_input=True)
+    return Case("voice retrieval", "II.5f", "voice.retrieval", "pairs", audio.VoiceImageModel, make,
+                audio.voice_image_loss, image_input=True)
 
 
 def generation(which: str) -> Case:

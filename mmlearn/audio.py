@@ -1,5 +1,6 @@
 """Speech in and out: synthesis with eSpeak NG, recognition with PocketSphinx, spectrograms,
-and a small encoder for spoken-digit MFCC sequences.
+a small encoder for spoken-digit MFCC sequences, and the voice-command model that puts spoken
+and handwritten digits in one space.
 
 Everything here runs offline. eSpeak NG comes from the ``espeakng-loader`` wheel, which ships
 ``libespeak-ng`` and its voice data; we call the library's C API through ``ctypes``, so no
@@ -21,6 +22,8 @@ import threading
 import numpy as np
 import torch
 from torch import nn
+
+from mmlearn.crossmodal import LogitScale, contrastive_loss
 
 SYNTH_RATE = 22_050
 ASR_RATE = 16_000
@@ -233,3 +236,37 @@ def digit_classifier(n_classes: int = 10, width: int = 128) -> nn.Module:
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
     return MFCCEncoder(out_dim=n_classes, width=width)
+
+
+# --- voice commands: spoken digits and digit images in one space ------------------------------
+
+class VoiceImageModel(nn.Module):
+    """Two towers into one ``dim``-dimensional space: an :class:`MFCCEncoder` for spoken digits
+    and a small CNN for 28 x 28 handwritten digits, with a learned, clamped temperature.
+
+    ``forward(images (B, 1, 28, 28), recordings (B, frames, 13))`` returns (audio embeddings,
+    image embeddings, logit scale); :func:`voice_image_loss` trains it.
+    """
+
+    def __init__(self, dim: int = 64):
+        super().__init__()
+        self.audio = MFCCEncoder(out_dim=dim, width=64)             # (B, 48, 13) -> (B, dim)
+        self.image = nn.Sequential(                                 # (B, 1, 28, 28) -> (B, dim)
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, dim))
+        self.logit_scale = LogitScale(init_temperature=0.07)
+
+    def forward(self, images: torch.Tensor, recordings: torch.Tensor):
+        if len(images) != len(recordings):
+            raise ValueError(f"expected one recording per image, got {len(images)} images and "
+                             f"{len(recordings)} recordings")
+        return self.audio(recordings), self.image(images), self.logit_scale()
+
+
+def voice_image_loss(model: nn.Module, batch) -> torch.Tensor:
+    """``loss_fn`` for ``training.fit`` on (images, recordings, digits) batches: the symmetric
+    contrastive loss, with every pair of the same digit counted as a match."""
+    images, recordings, digits = batch
+    audio_emb, image_emb, scale = model(images, recordings)
+    return contrastive_loss(audio_emb, image_emb, scale, pair_ids=digits)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import mmlearn as mm
 from mmlearn import audio
 
 
@@ -100,3 +101,17 @@ def test_transcribe_is_repeatable_whatever_was_heard_before(spoken):
     other = audio.resample(audio.synthesize("open the door")[0], rate, audio.ASR_RATE)
     audio.transcribe(other, audio.ASR_RATE)
     assert audio.transcribe(x, audio.ASR_RATE) == first
+
+
+def test_voice_image_model_embeds_both_modalities_and_trains():
+    torch.manual_seed(0)
+    model = audio.VoiceImageModel(dim=16)
+    images, recordings = torch.rand(6, 1, 28, 28), torch.randn(6, 48, audio.N_MFCC)
+    digits = torch.tensor([0, 1, 2, 0, 1, 2])
+    audio_emb, image_emb, scale = model(images, recordings)
+    assert audio_emb.shape == image_emb.shape == (6, 16) and scale.item() == pytest.approx(1 / 0.07)
+    history = mm.training.fit(model, [(images, recordings, digits)], audio.voice_image_loss, epochs=5,
+                              lr=1e-2, verbose=False)
+    assert history["loss"][-1] < history["loss"][0]
+    with pytest.raises(ValueError, match="one recording per image"):
+        model(images[:5], recordings)
