@@ -120,11 +120,6 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=20, epochs=5, batch_size=32),
         "full": RunSize(n_train=None, n_test=100, epochs=20, batch_size=64),
     },
-    "generation.regression": {  # the pixel-regression baseline (MSE)
-        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=20, epochs=5, batch_size=32),
-        "full": RunSize(n_train=None, n_test=100, epochs=20, batch_size=64),
-    },
     "generation.generator": {  # the conditional VAE; n_test = generated pictures per caption (x24)
         "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
         "standard": RunSize(n_train=None, n_test=20, epochs=40, batch_size=32),
