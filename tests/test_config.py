@@ -83,3 +83,16 @@ def test_setup_prints_profile_device_threads(capsys, monkeypatch):
     info = mm.setup(seed=1)
     out = capsys.readouterr().out
     assert "profile: smoke" in out and "device: " in out and f"threads: {info.threads}" in out
+
+
+def test_sizes_table_names_each_experiment_once():
+    """A repeated key in the SIZES literal would silently replace the first row."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(config.__file__).read_text())
+    tables = [node.value for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+              and getattr(node.target, "id", "") == "SIZES"]
+    assert len(tables) == 1
+    keys = [k.value for k in tables[0].keys]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
