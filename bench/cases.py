@@ -90,32 +90,30 @@ def fusion(variant: str) -> Case:
 # --- Part II ----------------------------------------------------------------------------------
 
 def dual_encoder() -> Case:
-    """Chapter II.4's two-tower model: ResNet18 (ImageNet stem) on 64 px pictures, the frozen text
-    transformer's caption features cached, so a step trains the image tower and both heads.
-    The tower starts from random weights: they do not change its speed, and looking for the
-    ImageNet ones can wait on the network."""
+    """Chapter II.4's two-tower model: ResNet18 with the small stem on 32 px pictures, the frozen
+    text transformer's caption features cached, so a step trains the image tower and both heads
+    (the chapter's ``crossmodal.cached_caption_loss``). The tower starts from random weights:
+    they do not change its speed, and looking for the ImageNet ones can wait on the network."""
     from mmlearn import crossmodal as cm
 
     state = {}
 
     def build():
         torch.manual_seed(0)
-        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=64, stem="imagenet",
+        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=32, stem="small",
                                                            pretrained_image=False),
                                       verbose=False)
         # one caption per (colour, shape, position) class is plenty for the shapes' sake
-        state["features"] = torch.randn(72, model.text.feature_dim)
+        state["loss"] = cm.cached_caption_loss(torch.randn(72, model.text.feature_dim))
         return model
 
     def make(n_batches, b):
         n = n_batches * b
-        pictures = _rng().integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-        return ArrayBatches(cm.image_tensor(pictures, 64), _labels(n, 72), batch_size=b, drop_last=True)
+        pictures = _rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        return ArrayBatches(cm.image_tensor(pictures, 32), _labels(n, 72), batch_size=b, drop_last=True)
 
     def loss_fn(model, batch):
-        images, caption_ids = batch
-        text = model.text.head(state["features"].to(images.device)[caption_ids])
-        return cm.contrastive_loss(model.image(images), text, model.logit_scale(), pair_ids=caption_ids)
+        return state["loss"](model, batch)
 
     return Case("DualEncoder (image-text)", "II.4", "image_text.contrastive", "pairs", build, make,
                 loss_fn, image_input=True)
