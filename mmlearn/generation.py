@@ -59,6 +59,14 @@ def image_batch(images) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float() / 255.0            # (N, 32, 32, 3) -> (N, 3, 32, 32)
 
 
+def soften(images) -> np.ndarray:
+    """uint8 (N, H, W, 3) pictures blurred by a 3 x 3 box (edges repeated): the judge is also
+    trained on these, so that a slightly soft edge does not change its verdict."""
+    x = image_batch(images)                                 # checks the layout
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel_size=3, stride=1)
+    return to_uint8(blurred)
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3), ready for ``plots.image_grid``."""
     return (x.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -105,22 +113,30 @@ class Condition(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(condition (B, c), z (B, z_dim)) -> pictures (B, 3, 32, 32) in [0, 1]."""
+    """(condition (B, c), z (B, z_dim)) -> pictures (B, 3, 32, 32) in [0, 1].
+
+    The caption and ``z`` enter twice: through the linear layer that makes the 4 x 4 grid, and
+    as constant extra channels at the input of every transposed convolution, so the late,
+    fine layers that draw the edges still know which shape they are drawing.
+    """
 
     def __init__(self, cond_dim: int, z_dim: int, width: int = 32):
         super().__init__()
-        self.width = width
-        self.fc = nn.Sequential(nn.Linear(cond_dim + z_dim, 4 * width * 4 * 4), nn.ReLU(inplace=True))
+        self.width, code_dim = width, cond_dim + z_dim
+        self.fc = nn.Sequential(nn.Linear(code_dim, 4 * width * 4 * 4), nn.ReLU(inplace=True))
         m = FORMULA_BN_MOMENTUM
-        self.up = nn.Sequential(
-            DeconvBlock(4 * width, 2 * width, bn_momentum=m),   # (B, 4w, 4, 4) -> (B, 2w, 8, 8)
-            DeconvBlock(2 * width, width, bn_momentum=m),       # -> (B, w, 16, 16)
-            DeconvBlock(width, 3, batch_norm=False, activation=False))  # -> (B, 3, 32, 32)
+        self.up = nn.ModuleList([
+            DeconvBlock(4 * width + code_dim, 2 * width, bn_momentum=m),  # (B, 4w + k, 4, 4) -> (B, 2w, 8, 8)
+            DeconvBlock(2 * width + code_dim, width, bn_momentum=m),      # -> (B, w, 16, 16)
+            DeconvBlock(width + code_dim, 3, batch_norm=False, activation=False)])  # -> (B, 3, 32, 32)
 
     def forward(self, condition: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(torch.cat([condition, z], dim=-1))          # (B, c + z) -> (B, 4w * 16)
-        h = h.view(-1, 4 * self.width, 4, 4)                    # -> (B, 4w, 4, 4)
-        return torch.sigmoid(self.up(h))                        # -> (B, 3, 32, 32)
+        code = torch.cat([condition, z], dim=-1)                # (B, k = c + z_dim)
+        h = self.fc(code).view(-1, 4 * self.width, 4, 4)        # (B, k) -> (B, 4w, 4, 4)
+        for block in self.up:
+            planes = code[:, :, None, None].expand(-1, -1, *h.shape[2:])   # (B, k, H, W)
+            h = block(torch.cat([h, planes], dim=1))
+        return torch.sigmoid(h)                                 # -> (B, 3, 32, 32)
 
 
 class Encoder(nn.Module):

@@ -86,3 +86,21 @@ def test_classifier_judges_colour_and_shape(pictures):
     assert result["color"] > 0.9  # 24 training pictures, learned by heart
     with pytest.raises(ValueError, match="one \\(colour, shape\\) per picture"):
         clf.judge(images[:3], color[:2], shape[:2])
+
+
+def test_soften_blurs_edges_and_keeps_flat_areas(pictures):
+    images, _, _ = pictures
+    soft = gen.soften(images)
+    assert soft.shape == images.shape and soft.dtype == np.uint8
+    flat = np.full((1, 32, 32, 3), 200, np.uint8)
+    assert np.array_equal(gen.soften(flat), flat)                 # a flat picture has no edge to blur
+    assert np.abs(soft.astype(int) - images).max() > 20           # the shape's edges move
+    with pytest.raises(ValueError, match="channels-last"):
+        gen.soften(np.zeros((2, 3, 32, 32), np.uint8))
+
+
+def test_decoder_sees_the_condition_at_every_scale():
+    decoder = gen.Decoder(cond_dim=4, z_dim=2, width=8)
+    assert [b[0].in_channels for b in decoder.up] == [32 + 6, 16 + 6, 8 + 6]
+    out = decoder(torch.randn(3, 4), torch.randn(3, 2))
+    assert out.shape == (3, 3, 32, 32) and 0 <= out.min() and out.max() <= 1
