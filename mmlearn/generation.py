@@ -72,8 +72,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
-def check_condition(color, shape) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colour and shape indices as int64 tensors of equal length, in range."""
+def check_condition(color, shape, pictures=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour and shape indices as int64 tensors of equal length, in range (and, given
+    ``pictures``, one pair per picture)."""
     color, shape = torch.as_tensor(color, dtype=torch.int64), torch.as_tensor(shape, dtype=torch.int64)
     if color.dim() != 1 or color.shape != shape.shape:
         raise ValueError(f"expected colour and shape indices as two 1-D arrays of equal length, got "
@@ -83,6 +84,9 @@ def check_condition(color, shape) -> tuple[torch.Tensor, torch.Tensor]:
     if color.min() < 0 or color.max() >= len(COLORS) or shape.min() < 0 or shape.max() >= len(SHAPES):
         raise ValueError(f"colour indices must lie in 0..{len(COLORS) - 1} ({', '.join(COLORS)}) and "
                          f"shape indices in 0..{len(SHAPES) - 1} ({', '.join(SHAPES)})")
+    if pictures is not None and len(pictures) != len(color):
+        raise ValueError(f"expected one (colour, shape) per picture, got {len(pictures)} pictures "
+                         f"and {len(color)} captions")
     return color, shape
 
 
@@ -218,10 +222,7 @@ class ConditionalVAE(nn.Module):
     def codes(self, images, color, shape, batch_size: int = 500) -> torch.Tensor:
         """Posterior means (N, z_dim) of real uint8 (N, 32, 32, 3) pictures and their captions."""
         self.eval()
-        color, shape = check_condition(color, shape)
-        if len(images) != len(color):
-            raise ValueError(f"expected one (colour, shape) per picture, got {len(images)} pictures "
-                             f"and {len(color)} captions")
+        color, shape = check_condition(color, shape, pictures=images)
         device = next(self.parameters()).device
         means = [self.encoder(image_batch(images[i:i + batch_size]).to(device),
                               self.condition(color[i:i + batch_size].to(device),
@@ -279,10 +280,7 @@ class ShapeClassifier(nn.Module):
         """Share of ``images`` (uint8 (N, 32, 32, 3)) whose colour, shape, and both, this
         classifier reads as the ``color``/``shape`` indices they were meant to show."""
         self.eval()
-        color, shape = check_condition(color, shape)
-        if len(images) != len(color):
-            raise ValueError(f"expected one (colour, shape) per picture, got {len(images)} pictures "
-                             f"and {len(color)} captions")
+        color, shape = check_condition(color, shape, pictures=images)
         device = next(self.parameters()).device
         preds = [self(image_batch(images[i:i + batch_size]).to(device))
                  for i in range(0, len(images), batch_size)]
