@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmlearn import training
 from mmlearn.data import _host_reachable, text_model_path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -486,8 +487,6 @@ def fit_on_captions(model: DualEncoder, images: torch.Tensor, caption_ids, capti
     """Train the image tower, both projection heads and the temperature on (picture, caption)
     pairs with AdamW and a one-cycle schedule (warm-up, then annealing: a from-scratch ResNet
     with batch normalisation stalls near chance at a constant rate). Returns ``fit``'s history."""
-    from mmlearn import training
-
     if model.text.frozen is False:
         raise ValueError("fit_on_captions trains on cached caption features, so the text tower must "
                          "be frozen (TextEncoder(freeze=True)); train a trainable one with training.fit")

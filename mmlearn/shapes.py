@@ -123,6 +123,9 @@ def position_name(row: int, col: int) -> str:
     return f"{ROWS[row]} {COLS[col]}"
 
 
+TAGS = {"color": COLORS, "shape": SHAPES, "size": SIZES, "row": ROWS, "col": COLS}  # fact -> words
+
+
 def caption_text(color: int, shape: int, size: int, row: int, col: int) -> str:
     """The caption template filled in from fact indices, e.g. ``"a small red circle at the top left"``."""
     where = position_name(row, col)
@@ -132,10 +135,7 @@ def caption_text(color: int, shape: int, size: int, row: int, col: int) -> str:
 
 def caption(facts: ShapeFacts, i: int) -> str:
     """The caption of picture ``i``."""
-    return caption_text(*(int(getattr(facts, k)[i]) for k in ("color", "shape", "size", "row", "col")))
-
-
-TAGS = {"color": COLORS, "shape": SHAPES, "size": SIZES, "row": ROWS, "col": COLS}  # fact -> words
+    return caption_text(*(int(getattr(facts, fact)[i]) for fact in TAGS))
 
 
 TAG_NAMES = tuple(word for words in TAGS.values() for word in words)  # the 20 tag words, fact by fact
