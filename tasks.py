@@ -13,7 +13,8 @@
                                        (what CI adds to `test`): the numerical notebooks under
                                        another BLAS kernel and thread count, the `full` profile
                                        as a CPU dry run, a Colab-like Python 3.13, and the
-                                       lock's resolution on Pythons 3.12 and 3.13
+                                       lock's resolution on Pythons 3.12 and 3.13 (each
+                                       alone: numerics, dry-run, colab, pythons)
     python3 tasks.py lock              resolve pyproject.toml's ranges afresh and write the
                                        exact versions to constraints.txt
 
@@ -24,10 +25,12 @@ constraints.txt are unchanged since the last install, so every command is safe t
 
 from __future__ import annotations
 
+import configparser
 import datetime
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -39,6 +42,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".mmlearn-installed"
 TIMES = ROOT / "chapters" / "appendix" / "execution_times.json"
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 CELL_TIMEOUT_S = os.environ.get("NBVAL_CELL_TIMEOUT", "900")
 
 
@@ -119,12 +123,43 @@ def test(*args: str, **env: str) -> None:
     setup()
     env.setdefault("MMLEARN_PROFILE", os.environ.get("MMLEARN_PROFILE", "smoke"))
     run(PYTHON, "-m", "pytest", "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
-        "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", *(args or ("chapters/", "tests/")), **env)
+        "--nbval-sanitize-with", SANITIZE, *(args or ("chapters/", "tests/")), **env)
 
 
 def notebook_paths(notebooks) -> list[str]:
     return list(notebooks) or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").rglob("*.ipynb")
                                      if ".ipynb_checkpoints" not in p.parts)
+
+
+def path_rules() -> list[tuple[re.Pattern, str]]:
+    """The sanitiser's "path: ..." rules (tests/nbval_sanitize.cfg): folders of this machine."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(SANITIZE)
+    return [(re.compile(config[name]["regex"]), config[name]["replace"])
+            for name in config.sections() if name.startswith("path:")]
+
+
+def scrub_outputs(notebook: Path) -> None:
+    """Rewrite the machine's folders in a notebook's stored outputs (tracebacks, warnings) the
+    way nbval's sanitiser sees them, so the stored page names no path of the machine that ran it."""
+    rules = path_rules()
+
+    def clean(value):
+        if isinstance(value, str):
+            for pattern, replacement in rules:
+                value = pattern.sub(replacement, value)
+            return value
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: v if k == "image/png" else clean(v) for k, v in value.items()}
+        return value
+
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "outputs" in cell:
+            cell["outputs"] = clean(cell["outputs"])
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def execute(*notebooks: str) -> None:
@@ -134,6 +169,7 @@ def execute(*notebooks: str) -> None:
         run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
             f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path,
             MMLEARN_PROFILE=os.environ.get("MMLEARN_PROFILE", "standard"))
+        scrub_outputs(ROOT / path)
 
 
 def run_seconds(notebook: Path) -> float:
@@ -157,7 +193,96 @@ def time_notebooks(*notebooks: str) -> None:
     print(f"Run times written to {TIMES.relative_to(ROOT)}")
 
 
-COMMANDS = {"book": book, "test": test, "execute": execute, "time": time_notebooks}
+# The notebooks whose compared outputs come out of numerical linear algebra: they must read the
+# same under another BLAS kernel, another thread count and torch's other vector kernels.
+NUMERICAL_NOTEBOOKS = ("chapters/part1/02_concepts.ipynb", "chapters/part1/03_math.ipynb",
+                       "chapters/part1/05_pytorch.ipynb", "chapters/part2/03_algorithms.ipynb")
+
+
+def other_numerics() -> dict[str, str]:
+    """A numerical configuration unlike the default one: one thread, OpenBLAS's oldest kernel of
+    the architecture, MKL's compatibility path and torch's AVX2 (not AVX-512) kernels."""
+    import platform
+    coretype = {"x86_64": "Prescott", "AMD64": "Prescott"}.get(platform.machine(), "ARMV8")
+    return {"MMLEARN_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OPENBLAS_CORETYPE": coretype, "MKL_CBWR": "COMPATIBLE",
+            "ATEN_CPU_CAPABILITY": "avx2" if coretype == "Prescott" else "default"}
+
+
+def numerics(*notebooks: str) -> None:
+    """Run the numerical notebooks under nbval again, in the other numerical configuration."""
+    setup()
+    env = other_numerics()
+    show = ("import threadpoolctl, numpy; print(*sorted({f\"{i['internal_api']} {i.get('architecture')} "
+            "threads={i['num_threads']}\" for i in threadpoolctl.threadpool_info()}), sep='; ')")
+    for label, extra in (("default", {}), ("other", env)):
+        kernels = subprocess.run([PYTHON, "-c", show], cwd=ROOT, env={**os.environ, **extra},
+                                 capture_output=True, text=True).stdout.strip()
+        print(f"BLAS, {label} configuration: {kernels}", flush=True)
+    print("Other configuration:", " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    test(*(notebooks or NUMERICAL_NOTEBOOKS), **env)
+
+
+def dry_run(*notebooks: str) -> None:
+    """Every notebook with the `full` profile's settings and code paths, each training loop cut
+    to a few steps: no `full` branch is left untried by CI."""
+    setup()
+    run(PYTHON, "-m", "pytest", "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
+        *(notebooks or ("chapters/",)), MMLEARN_PROFILE="full", MMLEARN_DRY_RUN="1")
+
+
+def colab(*args: str) -> None:
+    """A Colab-like Python 3.13 with Colab's own frameworks: the first cell installs mmlearn
+    there, then a notebook of each Part and the appendix runs under nbval."""
+    run(sys.executable, ROOT / "tests" / "colab" / "check.py", *args)
+
+
+def pythons(*_args: str) -> None:
+    """The lock resolves, wheel for wheel, on every supported Python found on this machine."""
+    found = 0
+    for major, minor in SUPPORTED_PYTHONS:
+        python = find_python(major, minor)
+        if python is None:
+            print(f"Python {major}.{minor}: not found on this machine, not checked")
+            continue
+        found += 1
+        print(f"Python {major}.{minor} ({python}): resolving constraints.txt ...", flush=True)
+        run(python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+            "--disable-pip-version-check", "--constraint", CONSTRAINTS, EXTRAS)
+    if found < 2:
+        sys.exit("fewer than two supported Pythons found: install Python 3.12 or 3.13 to check the lock")
+
+
+def find_python(major: int, minor: int) -> Path | None:
+    """``pythonX.Y`` on PATH, else one under pyenv's versions folder."""
+    import shutil
+    if (sys.version_info[:2]) == (major, minor):
+        return Path(sys.executable)
+    on_path = shutil.which(f"python{major}.{minor}")
+    if on_path:
+        return Path(on_path)
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = sorted(pyenv.glob(f"{major}.{minor}.*/bin/python{major}.{minor}"))
+    return candidates[-1] if candidates else None
+
+
+def elsewhere(*_args: str) -> None:
+    """What CI checks beyond `test`: the book where its readers run it."""
+    failed = []
+    for step in (numerics, dry_run, pythons, colab):
+        name = step.__name__.replace("_", "-")
+        print(f"\n=== tasks.py {name}: {step.__doc__.split(chr(10))[0]}", flush=True)
+        try:
+            step()
+        except SystemExit as stop:
+            if stop.code not in (None, 0):
+                failed.append(name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+COMMANDS = {"book": book, "test": test, "execute": execute, "time": time_notebooks, "lock": lock,
+            "elsewhere": elsewhere, "numerics": numerics, "dry-run": dry_run, "colab": colab,
+            "pythons": pythons}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -110,3 +110,14 @@ def average_precision(scores, actual) -> np.ndarray:
             precision_at = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
             ap[t] = precision_at[ranked].mean()
     return ap
+
+
+def below(difference: float, limit: float) -> str:
+    """A rounding-level difference, stated the same way on every machine: is it under ``limit``?
+
+    Floating-point noise (``4.03e-15`` here, ``5.67e-15`` on another CPU or thread count) is not
+    a result; the bound is. Prints ``below 1e-12``, or the value and ``NOT below`` when it fails.
+    """
+    if not limit > 0:
+        raise ValueError(f"limit must be a positive bound, got {limit!r}")
+    return f"below {limit:.0e}" if difference < limit else f"{difference:.1e}, NOT below {limit:.0e}"

@@ -40,3 +40,10 @@ def test_precision_recall_and_average_precision():
     assert np.allclose(metrics.average_precision(scores, actual), [(1 + 2 / 3) / 2, 1.0])
     with pytest.raises(ValueError, match="same shape, the second bool"):
         metrics.precision_recall(predicted, actual.astype(int))
+
+
+def test_below_states_the_bound_not_the_noise():
+    assert metrics.below(4.03e-15, 1e-12) == metrics.below(5.67e-15, 1e-12) == "below 1e-12"
+    assert metrics.below(3e-9, 1e-12) == "3.0e-09, NOT below 1e-12"
+    with pytest.raises(ValueError, match="positive"):
+        metrics.below(0.0, 0)
