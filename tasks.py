@@ -15,6 +15,8 @@
                                        as a CPU dry run, a Colab-like Python 3.13, and the
                                        lock's resolution on Pythons 3.12 and 3.13 (each
                                        alone: numerics, dry-run, colab, pythons)
+    python3 tasks.py gpu-check         set up (MMLEARN_GPU=1 adds TensorFlow's CUDA libraries),
+                                       then fail unless both frameworks see a GPU
     python3 tasks.py lock              resolve pyproject.toml's ranges afresh and write the
                                        exact versions to constraints.txt
 
@@ -58,8 +60,14 @@ CONSTRAINTS = ROOT / "constraints.txt"
 EXTRAS = ".[book,test]"
 
 
+def extras() -> str:
+    """The package's extras to install: with MMLEARN_GPU=1 also TensorFlow's CUDA libraries (the
+    PyPI build of torch for Linux brings its own)."""
+    return ".[book,test,gpu]" if os.environ.get("MMLEARN_GPU") == "1" else EXTRAS
+
+
 def install_inputs_digest() -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(extras().encode())
     for path in (ROOT / "pyproject.toml", CONSTRAINTS):
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -84,7 +92,7 @@ def setup() -> None:
     print("Installing the book's packages at the versions of constraints.txt (about 8 GB; a few "
           "minutes on a fast connection, most of it PyTorch and TensorFlow) ...", flush=True)
     run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-        "--constraint", CONSTRAINTS, "--editable", EXTRAS)
+        "--constraint", CONSTRAINTS, "--editable", extras())
     STAMP.write_text(wanted + "\n")
 
 
@@ -162,14 +170,36 @@ def scrub_outputs(notebook: Path) -> None:
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def execute(*notebooks: str) -> None:
-    """Re-run notebooks in place so their stored outputs are fresh (standard profile)."""
+def execute(*args: str) -> None:
+    """Re-run notebooks in place so their stored outputs are fresh (standard profile unless
+    MMLEARN_PROFILE says otherwise). ``--into DIR`` writes the executed copies under DIR instead,
+    keeping chapters/ as it is (the GPU workflow keeps those of the full profile)."""
+    args = list(args)
+    into = None
+    if "--into" in args:
+        at = args.index("--into")
+        if at + 1 >= len(args):
+            sys.exit("--into needs a folder, e.g. `python3 tasks.py execute --into _build/executed`")
+        into = ROOT / args.pop(at + 1)
+        args.pop(at)
     setup()
-    for path in notebook_paths(notebooks):
-        run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+    for path in notebook_paths(args):
+        target = ROOT / path if into is None else into / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        where = ["--inplace"] if into is None else ["--output", target.name, "--output-dir", target.parent]
+        run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", *where,
             f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path,
             MMLEARN_PROFILE=os.environ.get("MMLEARN_PROFILE", "standard"))
-        scrub_outputs(ROOT / path)
+        scrub_outputs(target)
+
+
+def gpu_check(*_args: str) -> None:
+    """Set up, then fail unless PyTorch and TensorFlow both see a GPU (for the GPU workflow)."""
+    setup()
+    run(PYTHON, "-c", "import mmlearn, torch; n = torch.cuda.device_count(); print('PyTorch GPUs:', n); "
+        "assert n > 0, 'PyTorch sees no GPU'; tf = mmlearn.configure_tensorflow(); "
+        "g = tf.config.list_physical_devices('GPU'); print('TensorFlow GPUs:', len(g)); "
+        "assert g, 'TensorFlow sees no GPU: is MMLEARN_GPU=1 set?'")
 
 
 def run_seconds(notebook: Path) -> float:
@@ -281,7 +311,7 @@ def elsewhere(*_args: str) -> None:
 
 
 COMMANDS = {"book": book, "test": test, "execute": execute, "time": time_notebooks, "lock": lock,
-            "elsewhere": elsewhere, "numerics": numerics, "dry-run": dry_run, "colab": colab,
+            "elsewhere": elsewhere, "gpu-check": gpu_check, "numerics": numerics, "dry-run": dry_run, "colab": colab,
             "pythons": pythons}
 
 if __name__ == "__main__":

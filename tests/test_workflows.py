@@ -43,10 +43,25 @@ def test_book_is_built_and_published_on_push_to_main():
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in wf["jobs"]["deploy"]["steps"])
 
 
-def test_full_profile_runs_on_a_gpu_runner_on_a_schedule():
+def test_full_profile_runs_on_a_gpu_runner_on_a_schedule_and_keeps_what_it_executed():
     wf = load("gpu-full.yml")
     assert "schedule" in wf[True]
     job = wf["jobs"]["notebooks"]
     assert "self-hosted" in job["runs-on"] and "gpu" in job["runs-on"]
     assert job["env"]["MMLEARN_PROFILE"] == "full"
-    assert any("tasks.py test chapters/" in s.get("run", "") for s in job["steps"])
+    assert job["env"]["MMLEARN_GPU"] == "1", "GPU builds of TensorFlow need the gpu extra"
+    steps = job["steps"]
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert python["with"]["python-version"] == "3.11"
+    runs = [s.get("run", "") for s in steps]
+    assert any("tasks.py gpu-check" in r for r in runs)
+    executed = next(r for r in runs if "tasks.py execute --into" in r).split("--into")[1].split()[0]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == executed
+    assert any("tasks.py test chapters/" in r for r in runs)
+
+
+def test_the_gpu_extra_is_tensorflows_cuda_build():
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("tensorflow[and-cuda]") for r in extras["gpu"])

@@ -1,0 +1,68 @@
+"""tasks.py, the one entry point: what it does to stored outputs and how it picks environments."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("tasks", ROOT / "tasks.py")
+tasks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tasks)
+
+
+def test_scrub_folds_every_machine_path_and_keeps_the_rest(tmp_path):
+    traceback = ["\x1b[32m/work/main/mmlearn/audio.py:159\x1b[39m, in transcribe",
+                 "/home/ana/.venv/lib/python3.13/site-packages/torch/nn/modules/module.py:1783",
+                 "C:\\Users\\ana\\venv\\Lib\\site-packages\\torch\\x.py"]
+    stream = "Downloading to /root/.cache/torch/hub/checkpoints/resnet18.pth\nratio 1:2 kept\n"
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": traceback},
+        {"output_type": "stream", "name": "stdout", "text": [stream]},
+        {"output_type": "display_data", "data": {"image/png": "iVBOR/root/x", "text/plain": ["<Figure>"]}}]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "page.ipynb"
+    path.write_text(json.dumps(nb))
+    tasks.scrub_outputs(path)
+    out = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert out[0]["traceback"][0] == "\x1b[32mmmlearn/audio.py:159\x1b[39m, in transcribe"
+    assert out[0]["traceback"][1] == "site-packages/torch/nn/modules/module.py:1783"
+    assert out[0]["traceback"][2].startswith("site-packages/torch")
+    assert out[1]["text"] == ["Downloading to ~/.cache/torch/hub/checkpoints/resnet18.pth\nratio 1:2 kept\n"]
+    assert out[2]["data"]["image/png"] == "iVBOR/root/x", "pictures are data, never rewritten"
+
+
+def test_the_other_numerical_configuration_differs_from_the_default():
+    env = tasks.other_numerics()
+    assert env["MMLEARN_THREADS"] == "1" and env["OPENBLAS_CORETYPE"]
+    assert set(tasks.NUMERICAL_NOTEBOOKS) >= {"chapters/part1/02_concepts.ipynb", "chapters/part1/03_math.ipynb",
+                                               "chapters/part1/05_pytorch.ipynb", "chapters/part2/03_algorithms.ipynb"}
+    assert all((ROOT / nb).exists() for nb in tasks.NUMERICAL_NOTEBOOKS)
+
+
+def test_the_gpu_switch_adds_the_gpu_extra_and_changes_the_install_stamp(monkeypatch):
+    monkeypatch.delenv("MMLEARN_GPU", raising=False)
+    plain = tasks.install_inputs_digest()
+    assert tasks.extras() == ".[book,test]"
+    monkeypatch.setenv("MMLEARN_GPU", "1")
+    assert tasks.extras() == ".[book,test,gpu]"
+    assert tasks.install_inputs_digest() != plain
+
+
+def test_supported_pythons_match_requires_python():
+    import tomllib
+    from packaging.specifiers import SpecifierSet
+    spec = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert [f"{a}.{b}" for a, b in tasks.SUPPORTED_PYTHONS] == [v for v in ("3.10", "3.11", "3.12", "3.13", "3.14")
+                                                               if spec.contains(f"{v}.0")]
+
+
+def test_this_python_is_found_as_itself():
+    major, minor = sys.version_info[:2]
+    assert tasks.find_python(major, minor) == Path(sys.executable)
+
+
+def test_execute_into_needs_a_folder():
+    with pytest.raises(SystemExit, match="--into needs a folder"):
+        tasks.execute("--into")
