@@ -45,8 +45,6 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(THREADS))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
-# The book runs offline by default: transformers must not wait on a hub it cannot reach.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # tqdm warns once per process when Jupyter has no widget support; the text progress bar is fine.
 warnings.filterwarnings("ignore", message="IProgress not found")

