@@ -248,3 +248,69 @@ def setup(seed: int = 0, tensorflow: bool = False) -> RunInfo:
     info = RunInfo(profile=get_profile(), device=get_device(), threads=THREADS, seed=seed)
     print(info)
     return info
+
+
+# --- memory available to this process ---------------------------------------------------------
+
+_CGROUP = "/sys/fs/cgroup"
+_MEMINFO = "/proc/meminfo"
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _read_number(path: str) -> int | None:
+    """The integer in a one-number file such as ``memory.max``; None for "max", absent or odd."""
+    text = (_read_text(path) or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def available_memory_bytes() -> int | None:
+    """Bytes this process can still allocate: the smallest of what its cgroup's limit leaves
+    (v2 ``memory.max`` minus ``memory.current``, v1 ``memory.limit_in_bytes`` minus
+    ``memory.usage_in_bytes``; a container's or Binder's limit) and what the machine has free
+    (``MemAvailable`` in ``/proc/meminfo``, or ``os.sysconf`` on macOS). None when unknown."""
+    figures = []
+    for limit, used in (("memory.max", "memory.current"),
+                        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        cap, now = _read_number(f"{_CGROUP}/{limit}"), _read_number(f"{_CGROUP}/{used}")
+        if cap is not None and now is not None and cap < 1 << 60:  # v1 writes "no limit" as ~2**63
+            figures.append(max(0, cap - now))
+    for line in (_read_text(_MEMINFO) or "").splitlines():
+        fields = line.split()
+        if fields[:1] == ["MemAvailable:"] and len(fields) > 1 and fields[1].isdigit():
+            figures.append(int(fields[1]) * 1024)
+    if not figures:
+        try:
+            pages = os.sysconf("SC_AVPHYS_PAGES" if "SC_AVPHYS_PAGES" in os.sysconf_names else "SC_PHYS_PAGES")
+            figures.append(pages * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    return min(figures) if figures else None
+
+
+def batch_that_fits(batch_size: int, bytes_for_batch, what: str = "this step",
+                    available: int | None = None) -> int:
+    """``batch_size``, halved until ``bytes_for_batch(batch)`` fits in the memory available
+    (:func:`available_memory_bytes` unless ``available`` is given), and never below 1. Prints
+    one line when it has to shrink; the batch is kept when the figure is unknown."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if available is None:
+        available = available_memory_bytes()
+    if available is None:
+        return batch_size
+    batch = batch_size
+    while batch > 1 and bytes_for_batch(batch) > available:
+        batch //= 2
+    if batch < batch_size:
+        fits = "fits" if bytes_for_batch(batch) <= available else "may still not fit"
+        print(f"Memory is short ({available / 1e9:.1f} GB free): {what} at batch {batch_size} needs "
+              f"about {bytes_for_batch(batch_size) / 1e9:.1f} GB, so it runs at batch {batch}, "
+              f"which {fits} ({bytes_for_batch(batch) / 1e9:.1f} GB).")
+    return batch

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from mmlearn.config import configure_tensorflow
+from mmlearn.config import batch_that_fits as batch_that_fits_memory, configure_tensorflow
 from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
 
 ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
@@ -163,6 +163,20 @@ def activation_bytes(model: keras.Model, batch_size: int, dtype_bytes: int = 4) 
     """Bytes of all layer outputs of one forward pass at ``batch_size`` (the input excluded)."""
     return batch_size * dtype_bytes * sum(math.prod(layer.output.shape[1:]) for layer in model.layers
                                           if not isinstance(layer, layers.InputLayer))
+
+
+def step_memory_bytes(model: keras.Model, batch_size: int) -> int:
+    """About the memory of one Adam training step: the layer outputs kept for the backward
+    pass (:func:`activation_bytes`) plus four float32 copies of the trainable parameters
+    (weights, gradients and Adam's two moments). ArticleNet at batch 8: about 2.8 GB."""
+    return activation_bytes(model, batch_size) + 4 * 4 * parameter_counts(model)["trainable"]
+
+
+def batch_that_fits(model: keras.Model, batch_size: int, available: int | None = None) -> int:
+    """``batch_size``, halved (with a one-line note) until :func:`step_memory_bytes` fits in the
+    memory available to this process (``available`` bytes, if given)."""
+    return batch_that_fits_memory(batch_size, lambda b: step_memory_bytes(model, b),
+                                  f"a training step of {model.name}", available)
 
 
 def compile_classifier(model: keras.Model, lr: float = 1e-3) -> keras.Model:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmlearn.config import batch_that_fits as batch_that_fits_memory
 from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
 
 BN_EPS = 1e-3                # Keras' BatchNormalization default
@@ -241,6 +242,24 @@ def activation_bytes(model: nn.Module, input_shape, dtype_bytes: int = 4) -> int
         for h in handles:
             h.remove()
     return total * batch
+
+
+def step_memory_bytes(model: nn.Module, batch_size: int, image_size: int = 32) -> int:
+    """About the memory of one Adam training step: the layer outputs kept for the backward
+    pass (:func:`activation_bytes`) plus four float32 copies of the trainable parameters
+    (weights, gradients and Adam's two moments). ArticleNet at batch 8: about 2.8 GB."""
+    per_image = activation_bytes(model, (1, model.in_channels, image_size, image_size))
+    return batch_size * per_image + 4 * 4 * parameter_counts(model)["trainable"]
+
+
+def batch_that_fits(model: nn.Module, batch_size: int, image_size: int = 32,
+                    available: int | None = None) -> int:
+    """``batch_size``, halved (with a one-line note) until :func:`step_memory_bytes` fits in the
+    memory available to this process (``available`` bytes, if given)."""
+    per_image = activation_bytes(model, (1, model.in_channels, image_size, image_size))
+    fixed = 4 * 4 * parameter_counts(model)["trainable"]
+    return batch_that_fits_memory(batch_size, lambda b: b * per_image + fixed,
+                                  f"a training step of {type(model).__name__}", available)
 
 
 def train_step_seconds(model: nn.Module, batch_size: int, steps: int, image_size: int = 32,

@@ -102,3 +102,60 @@ def test_build_by_name():
     assert isinstance(dt.build("formula", widths=(4,), up_widths=()), dt.FormulaNet)
     with pytest.raises(ValueError, match="'article', 'formula'|article, formula"):
         dt.build("resnet")
+
+
+# --- sizing the timing step to the memory available ------------------------------------------------
+
+GB = 10**9
+
+
+def test_article_step_memory_is_activations_plus_four_copies_of_the_weights():
+    article = dt.ArticleNet()
+    weights = 4 * 4 * dt.parameter_counts(article)["trainable"]
+    assert dt.step_memory_bytes(article, 8) == dt.activation_bytes(article, (8, 3, 32, 32)) + weights
+    assert 2.7 * GB < dt.step_memory_bytes(article, 8) < 2.9 * GB
+
+
+def test_batch_is_halved_until_the_step_fits(capsys):
+    article = dt.ArticleNet()
+    assert dt.batch_that_fits(article, 8, available=64 * GB) == 8       # plenty: unchanged, silent
+    assert capsys.readouterr().out == ""
+    assert dt.batch_that_fits(article, 8, available=2 * GB) == 2        # Binder-sized: 8 -> 4 -> 2
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "runs at batch 2, which fits" in out
+    assert dt.batch_that_fits(article, 8, available=1 * GB) == 1        # never below one image
+    assert "may still not fit" in capsys.readouterr().out
+
+
+def test_batch_is_kept_when_memory_is_unknown(monkeypatch):
+    from mmlearn import config
+
+    monkeypatch.setattr(config, "available_memory_bytes", lambda: None)
+    assert config.batch_that_fits(8, lambda b: b * 100 * GB) == 8
+    with pytest.raises(ValueError, match="at least 1"):
+        config.batch_that_fits(0, lambda b: 0, available=GB)
+
+
+def test_available_memory_reads_cgroup_v2_v1_and_meminfo(monkeypatch, tmp_path):
+    from mmlearn import config
+
+    cgroup, meminfo = tmp_path / "cgroup", tmp_path / "meminfo"
+    (cgroup / "memory").mkdir(parents=True)
+    monkeypatch.setattr(config, "_CGROUP", str(cgroup))
+    monkeypatch.setattr(config, "_MEMINFO", str(meminfo))
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:   20000000 kB\n")
+    assert config.available_memory_bytes() == 20_000_000 * 1024            # no cgroup limit
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("500000000\n")
+    assert config.available_memory_bytes() == 20_000_000 * 1024            # v2 without a limit
+    (cgroup / "memory.max").write_text("2000000000\n")
+    assert config.available_memory_bytes() == 1_500_000_000                # v2: limit minus use
+    (cgroup / "memory.max").unlink()
+    (cgroup / "memory" / "memory.limit_in_bytes").write_text("1000000000\n")
+    (cgroup / "memory" / "memory.usage_in_bytes").write_text("250000000\n")
+    assert config.available_memory_bytes() == 750_000_000                  # v1: limit minus use
+    (cgroup / "memory" / "memory.limit_in_bytes").write_text(f"{2**63 - 4096}\n")
+    assert config.available_memory_bytes() == 20_000_000 * 1024            # v1's "no limit"
+    meminfo.unlink()
+    (cgroup / "memory" / "memory.limit_in_bytes").unlink()
+    assert config.available_memory_bytes() > 0                              # os.sysconf
