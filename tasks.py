@@ -13,8 +13,9 @@
                                        (what CI adds to `test`): the numerical notebooks under
                                        another BLAS kernel and thread count, the `full` profile
                                        as a CPU dry run, a Colab-like Python 3.13, and the
-                                       lock's resolution on Pythons 3.12 and 3.13 (each
-                                       alone: numerics, dry-run, colab, pythons)
+                                       lock's resolution on Pythons 3.12 and 3.13, macOS on
+                                       Apple Silicon and Windows (each alone: numerics,
+                                       dry-run, colab, platforms)
     python3 tasks.py gpu-check         set up (MMLEARN_GPU=1 adds TensorFlow's CUDA libraries),
                                        then fail unless both frameworks see a GPU
     python3 tasks.py lock              resolve pyproject.toml's ranges afresh and write the
@@ -266,8 +267,13 @@ def colab(*args: str) -> None:
     run(sys.executable, ROOT / "tests" / "colab" / "check.py", *args)
 
 
-def pythons(*_args: str) -> None:
-    """The lock resolves, wheel for wheel, on every supported Python found on this machine."""
+# Platforms no machine of CI's is: the lock must have a wheel there for every package it pins.
+OTHER_PLATFORMS = {"macOS on Apple Silicon": "aarch64-apple-darwin", "Windows x86-64": "x86_64-pc-windows-msvc"}
+
+
+def platforms(*_args: str) -> None:
+    """The lock resolves on every supported Python found here, and, wheels only, on macOS
+    (Apple Silicon) and Windows."""
     found = 0
     for major, minor in SUPPORTED_PYTHONS:
         python = find_python(major, minor)
@@ -275,30 +281,44 @@ def pythons(*_args: str) -> None:
             print(f"Python {major}.{minor}: not found on this machine, not checked")
             continue
         found += 1
-        print(f"Python {major}.{minor} ({python}): resolving constraints.txt ...", flush=True)
+        print(f"Python {major}.{minor} ({python}): resolving constraints.txt with pip ...", flush=True)
         run(python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
             "--disable-pip-version-check", "--constraint", CONSTRAINTS, EXTRAS)
     if found < 2:
         sys.exit("fewer than two supported Pythons found: install Python 3.12 or 3.13 to check the lock")
+    setup()
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["notebooks"]
+    requirements = VENV / "runtime-requirements.txt"
+    requirements.write_text("\n".join(wanted) + "\n")
+    for name, platform_name in OTHER_PLATFORMS.items():
+        for version in ("3.11.7", "3.13.0"):
+            print(f"{name}, Python {version}: resolving constraints.txt, wheels only ...", flush=True)
+            run(BIN / "uv", "pip", "compile", requirements, "--constraint", CONSTRAINTS, "--quiet",
+                "--python-platform", platform_name, "--python-version", version, "--only-binary", ":all:",
+                "--no-header", "--output-file", os.devnull, MACOSX_DEPLOYMENT_TARGET="14.0")
 
 
 def find_python(major: int, minor: int) -> Path | None:
-    """``pythonX.Y`` on PATH, else one under pyenv's versions folder."""
+    """A working Python X.Y: this one, one under pyenv's versions folder, or ``pythonX.Y`` on PATH
+    (a pyenv shim for a version that is not selected fails, so each candidate is tried)."""
     import shutil
-    if (sys.version_info[:2]) == (major, minor):
+    if sys.version_info[:2] == (major, minor):
         return Path(sys.executable)
-    on_path = shutil.which(f"python{major}.{minor}")
-    if on_path:
-        return Path(on_path)
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = sorted(pyenv.glob(f"{major}.{minor}.*/bin/python{major}.{minor}"))
-    return candidates[-1] if candidates else None
+    candidates = sorted(pyenv.glob(f"{major}.{minor}.*/bin/python{major}.{minor}"), reverse=True)
+    candidates += [Path(p) for p in [shutil.which(f"python{major}.{minor}")] if p]
+    for python in candidates:
+        if subprocess.run([python, "-c", "pass"], capture_output=True).returncode == 0:
+            return python
+    return None
 
 
 def elsewhere(*_args: str) -> None:
     """What CI checks beyond `test`: the book where its readers run it."""
     failed = []
-    for step in (numerics, dry_run, pythons, colab):
+    for step in (numerics, dry_run, platforms, colab):
         name = step.__name__.replace("_", "-")
         print(f"\n=== tasks.py {name}: {step.__doc__.split(chr(10))[0]}", flush=True)
         try:
@@ -312,7 +332,7 @@ def elsewhere(*_args: str) -> None:
 
 COMMANDS = {"book": book, "test": test, "execute": execute, "time": time_notebooks, "lock": lock,
             "elsewhere": elsewhere, "gpu-check": gpu_check, "numerics": numerics, "dry-run": dry_run, "colab": colab,
-            "pythons": pythons}
+            "platforms": platforms}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
