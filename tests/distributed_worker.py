@@ -2,10 +2,13 @@
 
     python distributed_worker.py train|contrastive OUT.pt
 
-Rank 0 (or the lone process) saves what it computed to OUT.pt for the test to compare.
+Rank 0 (or the lone process) saves what it computed to OUT.pt for the test to compare. Every
+process computes on the CPU (gloo), on a GPU machine too: the test checks the arithmetic.
 """
 import os
 import sys
+
+os.environ.setdefault("MMLEARN_DEVICE", "cpu")  # before mmlearn chooses a device
 
 import mmlearn  # noqa: F401  (first, as everywhere)
 import torch
