@@ -13,7 +13,8 @@ A second variable, ``MMLEARN_DRY_RUN``, tries a profile's settings and code path
 for them: with ``MMLEARN_DRY_RUN=1``, :func:`run_size` cuts every experiment to at most
 :data:`DRY_RUN_STEPS` batches of training and test data (and never fewer than
 :data:`DRY_RUN_MIN_ROWS` rows unless the profile asks for fewer) and to at most one epoch, while the
-batch size and everything else stay the profile's. Every training loop in the book, ``fit``
+batch size and everything else stay the profile's (one network, listed in
+:data:`DRY_RUN_BATCH_SIZE`, is too slow per step on a CPU and is tried at a small batch). Every training loop in the book, ``fit``
 here, Keras' ``fit`` and the chapters' own loops alike, is sized by :func:`run_size`, so this one
 place cuts them all. ``MMLEARN_PROFILE=full MMLEARN_DRY_RUN=1`` is how CI runs the ``full``
 profile on a CPU (``python3 tasks.py dry-run``). The checks of the book's results cannot hold
@@ -185,13 +186,18 @@ def run_size(experiment: str, profile: str | None = None) -> RunSize:
         raise KeyError(f"no sizes are defined for experiment {experiment!r}; known experiments: "
                        f"{', '.join(sorted(SIZES))}. Add a row to mmlearn.config.SIZES.")
     size = SIZES[experiment][profile]
-    return dry_run_size(size) if active and dry_run() else size
+    return dry_run_size(size, experiment) if active and dry_run() else size
 
 
 # --- dry run: a profile's settings, each loop cut to a few steps -------------------------------
 
 DRY_RUN_STEPS = 2        # batches of training (and of test) data per experiment in a dry run
 DRY_RUN_MIN_ROWS = 128   # ... but at least this many rows, for experiments sized in batches of 1
+# The one exception to "the profile's batch size": the article's network (84M parameters,
+# 256x256x128 activations) takes about a minute per step at batch 64 on a CPU core, more than the
+# whole dry run can spend, so a dry run tries its code at this batch. Whether the profile's batch
+# fits in memory is asked without running it (deconv_keras/deconv_torch.step_memory_bytes).
+DRY_RUN_BATCH_SIZE = {"deconv.article_timing": 4, "deconv.article_train": 4}
 
 
 def dry_run() -> bool:
@@ -205,14 +211,20 @@ def dry_run() -> bool:
                      "training loop to a few steps, or 0 (or leave it unset) to run at the profile's sizes")
 
 
-def dry_run_size(size: RunSize) -> RunSize:
+def dry_run_size(size: RunSize, experiment: str | None = None) -> RunSize:
     """``size`` cut to a dry run's: at most :data:`DRY_RUN_STEPS` batches of training and of test
     data (at least :data:`DRY_RUN_MIN_ROWS` rows, or what ``size`` asks if that is fewer) and at
-    most one epoch; the batch size is kept, and an experiment not trained (``epochs=0``) stays so."""
-    rows = max(DRY_RUN_STEPS * size.batch_size, DRY_RUN_MIN_ROWS)
-    return dataclasses.replace(size, n_train=rows if size.n_train is None else min(size.n_train, rows),
-                               n_test=rows if size.n_test is None else min(size.n_test, rows),
-                               epochs=min(size.epochs, 1))
+    most one epoch; an experiment not trained (``epochs=0``) stays so. The batch size is kept,
+    except for the experiments of :data:`DRY_RUN_BATCH_SIZE`, which get exactly
+    :data:`DRY_RUN_STEPS` batches of that size."""
+    if experiment in DRY_RUN_BATCH_SIZE:
+        batch = min(size.batch_size, DRY_RUN_BATCH_SIZE[experiment])
+        rows = DRY_RUN_STEPS * batch
+    else:
+        batch, rows = size.batch_size, max(DRY_RUN_STEPS * size.batch_size, DRY_RUN_MIN_ROWS)
+    return RunSize(n_train=rows if size.n_train is None else min(size.n_train, rows),
+                   n_test=rows if size.n_test is None else min(size.n_test, rows),
+                   epochs=min(size.epochs, 1), batch_size=batch)
 
 
 def _mentions(node: ast.AST, names: set[str]) -> bool:
@@ -227,23 +239,27 @@ def _mentions(node: ast.AST, names: set[str]) -> bool:
     return False
 
 
-def relax_profile_claims(source: str) -> str:
+def relax_profile_claims(source: str, profile_names: set[str] | None = None) -> str:
     """``source`` with every assert about the profile's results evaluated but not enforced.
 
     A dry run trains a few steps, so the checks of the book's numbers, whose thresholds depend
     on the profile (``{"smoke": ..., "standard": ..., "full": ...}[mm.get_profile()]``), cannot
     hold. An assert counts as such a claim when its condition calls ``get_profile()``, reads a
-    name the cell set from it (directly or through other such names), or sits in an ``if`` or
-    ``while`` whose test does. Each claim still runs, so an error in computing it (a missing key,
-    a wrong shape, a name that does not exist) still fails; only a false result is printed
-    instead of raised. Every other assert (shapes, parameter counts, exact numerics, sizes)
-    stays as it is. Source that is not plain Python (cell magics) is returned unchanged.
+    name set from it (directly or through other such names), or sits in an ``if`` or ``while``
+    whose test does. Each claim still runs, so an error in computing it (a missing key, a wrong
+    shape, a name that does not exist) still fails; only a false result is printed instead of
+    raised. Every other assert (shapes, parameter counts, exact numerics, sizes) stays as it is.
+    Source that is not plain Python (cell magics) is returned unchanged.
+
+    ``profile_names``, if given, holds the names earlier cells set from the profile (such as
+    ``profile = mm.get_profile()``); the names this cell sets are added to it, so a notebook's
+    cells passed in order share them.
     """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    tainted: set[str] = set()
+    tainted = set() if profile_names is None else profile_names
     changed = True
     while changed:  # names set from the profile, and from those names, to a fixed point
         changed = False
