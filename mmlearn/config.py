@@ -13,10 +13,10 @@ A second variable, ``MMLEARN_DRY_RUN``, tries a profile's settings and code path
 for them: with ``MMLEARN_DRY_RUN=1``, :func:`run_size` cuts every experiment to at most
 :data:`DRY_RUN_STEPS` batches of training and test data (and never fewer than
 :data:`DRY_RUN_MIN_ROWS` rows unless the profile asks for fewer) and to at most one epoch, while the
-batch size and everything else stay the profile's (one network, listed in
-:data:`DRY_RUN_BATCH_SIZE`, is too slow per step on a CPU and is tried at a small batch). Every training loop in the book, ``fit``
-here, Keras' ``fit`` and the chapters' own loops alike, is sized by :func:`run_size`, so this one
-place cuts them all. ``MMLEARN_PROFILE=full MMLEARN_DRY_RUN=1`` is how CI runs the ``full``
+batch size and everything else stay the profile's (but for the one network too slow per step on
+a CPU, tried at the small batch of :data:`DRY_RUN_BATCH_SIZE`). Every training loop in the book,
+``fit`` here, Keras' ``fit`` and the chapters' own loops alike, is sized by :func:`run_size`, so
+this one place cuts them all. ``MMLEARN_PROFILE=full MMLEARN_DRY_RUN=1`` is how CI runs the ``full``
 profile on a CPU (``python3 tasks.py dry-run``). The checks of the book's results cannot hold
 after a few steps; :func:`relax_profile_claims` states which asserts a dry run evaluates without
 enforcing. ``0`` or unset means no dry run; any other value is an error.
@@ -196,7 +196,7 @@ DRY_RUN_MIN_ROWS = 128   # ... but at least this many rows, for experiments size
 # The one exception to "the profile's batch size": the article's network (84M parameters,
 # 256x256x128 activations) takes about a minute per step at batch 64 on a CPU core, more than the
 # whole dry run can spend, so a dry run tries its code at this batch. Whether the profile's batch
-# fits in memory is asked without running it (deconv_keras/deconv_torch.step_memory_bytes).
+# fits in memory is for batch_that_fits (below; deconv_keras and deconv_torch) to judge.
 DRY_RUN_BATCH_SIZE = {"deconv.article_timing": 4, "deconv.article_train": 4}
 
 
