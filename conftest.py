@@ -24,8 +24,12 @@ _failed = set()
 def _dry_run() -> bool:
     if os.environ.get("MMLEARN_DRY_RUN", "").strip() in ("", "0"):
         return False  # decided without importing mmlearn, which plain test runs may not need
-    from mmlearn.config import dry_run  # says what to write when the value is not a switch
-    return dry_run()
+    import pytest
+    from mmlearn.config import dry_run
+    try:
+        return dry_run()
+    except ValueError as error:  # a value that is not a switch: say what to write, no traceback
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_collection_modifyitems(session, config, items):
