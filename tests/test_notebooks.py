@@ -1,6 +1,7 @@
 """Notebooks are stored with their outputs: nbval only compares cells that were executed, and
 the rendered book shows only what is stored."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,21 @@ def test_chapter_ends_with_summary_and_a_checked_exercise(path):
                and cells[i + 1]["cell_type"] == "code" and "assert" in "".join(cells[i + 1]["source"])]
     assert checked, ("at least one exercise needs a solution cell tagged hide-input followed by a "
                      "cell that asserts the answer")
+
+
+
+# what a folder of the machine that ran a notebook looks like in its outputs
+MACHINE_PATHS = re.compile(r"/root/|/home/\w|/Users/\w|/work/|\.pyenv/|\.venv/|[\w.]/(?:site|dist)-packages/")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_stored_output_names_a_folder_of_the_machine_that_ran_it(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        for output in cell.get("outputs", []):
+            shown = {k: v for k, v in output.items() if k != "data"}
+            shown["data"] = {k: v for k, v in output.get("data", {}).items() if not k.startswith("image/")}
+            found = MACHINE_PATHS.search(json.dumps(shown))
+            assert not found, (f"cell {i} stores a path of the machine that ran it ({found.group(0)!r}...): "
+                               f"re-run `python3 tasks.py execute {path.relative_to(ROOT)}`, which folds "
+                               "such paths by the 'path:' rules of tests/nbval_sanitize.cfg")
