@@ -20,6 +20,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from pin_files import read_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -52,15 +53,7 @@ def test_first_cell_installs_this_release_only_in_colab(path):
 # --- Colab's versions ---------------------------------------------------------------------------
 
 def colab_versions() -> dict[str, Version]:
-    found = {}
-    for line in (COLAB / "colab-versions.txt").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.!\-]*)", line.strip())
-        assert m, f"colab-versions.txt: {line!r} is not a plain PyPI pin NAME==VERSION (no +local suffix, no URL)"
-        assert canonicalize_name(m.group(1)) not in found, f"colab-versions.txt lists {m.group(1)} twice"
-        found[canonicalize_name(m.group(1))] = Version(m.group(2))
-    return found
+    return read_pins(COLAB / "colab-versions.txt", local_versions=False)
 
 
 def runtime_requirements() -> list[Requirement]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from pin_files import read_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -25,14 +26,7 @@ def requirements() -> list[Requirement]:
 
 
 def pins() -> dict[str, Version]:
-    found = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.+!\-]*)", line.strip())
-        assert m, f"constraints.txt: {line!r} is not an exact pin NAME==VERSION"
-        found[canonicalize_name(m.group(1))] = Version(m.group(2))
-    return found
+    return read_pins(ROOT / "constraints.txt")
 
 
 def test_every_dependency_is_pinned_within_its_range():
