@@ -6,7 +6,7 @@ notebook that nbval ran without a failure is written to the book's execution pag
 
 With ``MMLEARN_DRY_RUN=1`` (set by ``python3 tasks.py dry-run``), every notebook cell is run with
 the asserts about the profile's results evaluated but not enforced
-(:func:`mmlearn.config.relax_profile_claims`), and the session ends with each notebook's wall
+(``tests/notebook_claims.py``), and the session ends with each notebook's wall
 time, so the dry run's cost stays in view.
 """
 
@@ -35,7 +35,7 @@ def _dry_run() -> bool:
 def pytest_collection_modifyitems(session, config, items):
     if not _dry_run():
         return
-    from mmlearn.config import relax_profile_claims
+    from tests.notebook_claims import relax_profile_claims
     profile_names = collections.defaultdict(set)  # per notebook: names its cells set from the profile
     for item in items:  # in each notebook's order
         cell = getattr(item, "cell", None)  # nbval's notebook cells
