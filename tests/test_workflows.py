@@ -65,3 +65,23 @@ def test_the_gpu_extra_is_tensorflows_cuda_build():
     import tomllib
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(r.startswith("tensorflow[and-cuda]") for r in extras["gpu"])
+
+
+def test_standard_profile_is_checked_under_nbval_on_a_schedule():
+    wf = load("standard.yml")
+    assert "schedule" in wf[True]
+    runs = [s.get("run", "") for s in wf["jobs"]["notebooks"]["steps"]]
+    assert any(r.strip() == "python3 tasks.py standard" for r in runs)
+
+
+def test_the_standard_command_runs_nbval_with_the_standard_profile(monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    import tasks
+    calls = []
+    monkeypatch.setattr(tasks, "setup", lambda: None)
+    monkeypatch.setattr(tasks, "run", lambda *args, **env: calls.append((args, env)))
+    monkeypatch.setenv("MMLEARN_PROFILE", "smoke")
+    tasks.standard()
+    (args, env), = calls
+    assert env["MMLEARN_PROFILE"] == "standard"
+    assert "--nbval" in args and args[-1] == "chapters/"
