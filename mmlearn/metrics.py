@@ -100,15 +100,22 @@ def precision_recall(predicted, actual) -> dict[str, np.ndarray | float]:
 
 
 def average_precision(scores, actual) -> np.ndarray:
-    """Per tag, the mean of the precision at the rank of each item that has the tag, with items
-    ranked by score (the area under the tag's precision-recall curve); NaN for absent tags."""
+    """Per tag, the area under the tag's precision-recall curve as a step function: the sum over
+    score thresholds, from the highest, of (gain in recall) x (precision at that threshold); NaN
+    for absent tags. Items with tied scores pass a threshold together, so the order in which
+    they are listed does not matter (scikit-learn's ``average_precision_score`` is the same)."""
     scores, actual = _multilabel(scores, actual)
     ap = np.full(scores.shape[1], np.nan)
     for t in range(scores.shape[1]):
-        ranked = actual[np.argsort(-scores[:, t], kind="stable"), t]
-        if ranked.any():
-            precision_at = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
-            ap[t] = precision_at[ranked].mean()
+        if not actual[:, t].any():
+            continue
+        order = np.argsort(-scores[:, t], kind="stable")
+        ranked_scores, ranked = scores[order, t], actual[order, t]
+        last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
+        hits = np.cumsum(ranked)[last_of_tie]
+        precision = hits / (np.flatnonzero(last_of_tie) + 1)
+        recall_gain = np.diff(np.r_[0, hits]) / hits[-1]
+        ap[t] = float((recall_gain * precision).sum())
     return ap
 
 

@@ -42,6 +42,34 @@ def test_precision_recall_and_average_precision():
         metrics.precision_recall(predicted, actual.astype(int))
 
 
+def test_average_precision_agrees_with_scikit_learn_with_and_without_ties():
+    from sklearn.metrics import average_precision_score
+    rng = np.random.default_rng(0)
+    actual = rng.random((200, 6)) < 0.3
+    smooth = rng.random((200, 6))
+    tied = np.round(smooth * 4) / 4  # five distinct scores: most items share a score
+    for scores in (smooth, tied):
+        ours = metrics.average_precision(scores, actual)
+        theirs = [average_precision_score(actual[:, t], scores[:, t]) for t in range(6)]
+        assert np.allclose(ours, theirs, atol=1e-12), (ours, theirs)
+
+
+def test_tied_scores_are_ranked_together_whatever_order_the_items_come_in():
+    actual = np.array([[True], [False], [False], [True]])
+    scores = np.array([[0.5], [0.5], [0.5], [0.5]])  # one threshold: precision 2/4 at recall 1
+    assert metrics.average_precision(scores, actual).tolist() == [0.5]
+    assert metrics.average_precision(scores[::-1], actual[::-1]).tolist() == [0.5]
+
+
+def test_word_error_rate_agrees_with_jiwer():
+    jiwer = pytest.importorskip("jiwer")
+    pairs = [("turn on the light", "turn the lights"), ("a b c d", "a x c d e"),
+             ("show me a seven", "show me a seven"), ("one two", "")]
+    for reference, hypothesis in pairs:
+        assert metrics.word_error_rate(reference, hypothesis) == pytest.approx(
+            jiwer.wer(reference, hypothesis) if hypothesis else 1.0)
+
+
 def test_below_states_the_bound_not_the_noise():
     assert metrics.below(4.03e-15, 1e-12) == metrics.below(5.67e-15, 1e-12) == "below 1e-12"
     assert metrics.below(3e-9, 1e-12) == "3.0e-09, NOT below 1e-12"
