@@ -6,9 +6,10 @@
                                        unless MMLEARN_PROFILE is set) and tests/
     python3 tasks.py execute [NB...]   set up, then re-run notebooks in place to refresh
                                        their stored outputs (default: all of chapters/)
-    python3 tasks.py time [NB...]      set up, then record each notebook's run time for the
-                                       book's execution page: standard from the timestamps
-                                       stored with its outputs, smoke by running it under nbval
+    python3 tasks.py time [NB...]      set up, then time each notebook for the book's execution
+                                       page (standard: a scratch copy executed; smoke: under
+                                       nbval) and record how busy the rest of the machine was;
+                                       refuses to start on a busy machine unless --loaded
     python3 tasks.py standard [NB...]  set up, then run the notebooks under nbval with the standard
                                        profile: the trained results their stored outputs show,
                                        checked by the asserts that the smoke profile cannot check
@@ -226,16 +227,98 @@ def run_seconds(notebook: Path) -> float:
     return (end - start).total_seconds()
 
 
-def time_notebooks(*notebooks: str) -> None:
-    """Record run times: the standard run's from the stored outputs, the smoke run's by running
-    the notebooks under nbval (which also checks them); see conftest.py."""
+# A timing taken beside other jobs is not a result: on 2 cores they slowed a chapter 75-fold.
+BUSY_CORES = 0.25  # what other processes may use, on average, for a timing still to count
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process of this machine has spent busy since boot (Linux), or None."""
+    try:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def own_busy_seconds() -> float | None:
+    """CPU seconds spent by this process and its descendants, live or already waited for (Linux)."""
+    parents, spent = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended while we looked
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        spent[pid] = sum(int(t) for t in fields[11:15])  # utime, stime, and those of waited children
+    if os.getpid() not in spent:
+        return None
+    ours, grew = {os.getpid()}, True
+    while grew:
+        new = {pid for pid, parent in parents.items() if parent in ours} - ours
+        ours |= new
+        grew = bool(new)
+    return sum(spent[pid] for pid in ours) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """Cores that other processes kept busy, on average, while the block ran (None off Linux)."""
+
+    def __enter__(self):
+        self.start = (datetime.datetime.now(), machine_busy_seconds(), own_busy_seconds())
+        return self
+
+    def __exit__(self, *_exc):
+        (began, machine0, own0), end = self.start, datetime.datetime.now()
+        machine1, own1 = machine_busy_seconds(), own_busy_seconds()
+        self.seconds = (end - began).total_seconds()
+        known = None not in (machine0, own0, machine1, own1) and self.seconds > 0
+        self.cores = round(max(0.0, (machine1 - machine0) - (own1 - own0)) / self.seconds, 2) if known else None
+
+
+def refuse_if_busy(allow_loaded: bool) -> None:
+    import time
+    with OtherLoad() as probe:
+        time.sleep(5)
+    if probe.cores is not None and probe.cores > BUSY_CORES and not allow_loaded:
+        sys.exit(f"Other processes keep {probe.cores:.2f} of this machine's {os.cpu_count()} cores busy "
+                 "(over 5 s). Timings taken beside other jobs are not results; stop them and re-run, or "
+                 "add --loaded to record these times marked as taken on a loaded machine.")
+
+
+def time_notebooks(*args: str) -> None:
+    """Record each notebook's run time in the standard and smoke profiles, and how busy the rest
+    of the machine was meanwhile: standard by executing a scratch copy, smoke under nbval (which
+    also checks it; see conftest.py). Refuses to start on a busy machine unless --loaded."""
+    args = list(args)
+    allow_loaded = "--loaded" in args
+    notebooks = notebook_paths([a for a in args if a != "--loaded"])
     setup()
+    refuse_if_busy(allow_loaded)
+    import platform
+    scratch = ROOT / "_build" / "timed"
     record = json.loads(TIMES.read_text()) if TIMES.exists() else {}
-    record.setdefault("standard", {}).update(
-        {path: round(run_seconds(ROOT / path), 1) for path in notebook_paths(notebooks)})
-    TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    test(*notebook_paths(notebooks), MMLEARN_PROFILE="smoke", MMLEARN_RECORD_TIMES="1")
-    print(f"Run times written to {TIMES.relative_to(ROOT)}")
+    for path in notebooks:
+        (scratch / path).parent.mkdir(parents=True, exist_ok=True)
+        with OtherLoad() as load:
+            run(BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir",
+                (scratch / path).parent, f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path,
+                MMLEARN_PROFILE="standard")
+        record.setdefault("standard", {})[path] = round(run_seconds(scratch / path), 1)
+        record.setdefault("other_load", {}).setdefault("standard", {})[path] = load.cores
+        with OtherLoad() as load:
+            test(path, MMLEARN_PROFILE="smoke", MMLEARN_RECORD_TIMES="1")
+        record = {**json.loads(TIMES.read_text()), "standard": record["standard"],
+                  "other_load": record["other_load"]}  # conftest.py wrote the smoke time
+        record["other_load"].setdefault("smoke", {})[path] = load.cores
+        record["machine"] = {**record.get("machine", {}), "measured": datetime.date.today().isoformat(),
+                             "processor": platform.processor() or platform.machine()}
+        TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    loaded = sorted({p for times in record["other_load"].values() for p, cores in times.items()
+                     if cores is not None and cores > BUSY_CORES})
+    print(f"Run times written to {TIMES.relative_to(ROOT)}" +
+          (f"; taken on a loaded machine (other processes above {BUSY_CORES} cores): {', '.join(loaded)}"
+           if loaded else ""))
 
 
 # The notebooks whose compared outputs come out of numerical linear algebra: they must read the

@@ -1,6 +1,7 @@
 """tasks.py, the one entry point: what it does to stored outputs and how it picks environments."""
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,3 +67,26 @@ def test_this_python_is_found_as_itself():
 def test_execute_into_needs_a_folder():
     with pytest.raises(SystemExit, match="--into needs a folder"):
         tasks.execute("--into")
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the load meter reads Linux's /proc")
+def test_the_load_meter_counts_a_childs_cpu_time_as_ours_not_as_other_load():
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"
+    before = tasks.own_busy_seconds()
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert tasks.own_busy_seconds() - before >= 0.9  # the child's second of CPU, once waited for
+    assert tasks.machine_busy_seconds() is not None
+
+
+def test_timing_refuses_a_busy_machine_unless_told_it_is_loaded(monkeypatch):
+    class Busy:
+        cores = 1.5
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            pass
+    monkeypatch.setattr(tasks, "OtherLoad", Busy)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    with pytest.raises(SystemExit, match="1.50 of this machine's .* cores busy"):
+        tasks.refuse_if_busy(allow_loaded=False)
+    tasks.refuse_if_busy(allow_loaded=True)
