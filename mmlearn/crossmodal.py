@@ -556,3 +556,53 @@ def tag_probabilities(image_emb: torch.Tensor, caption_emb: torch.Tensor, captio
                          f"matrix, got {caption_tags.dtype} {tuple(caption_tags.shape)}")
     p_caption = (logit_scale * similarity(image_emb, caption_emb)).softmax(dim=1)   # (N, C)
     return p_caption @ caption_tags.to(p_caption.dtype)                             # (N, T)
+
+
+def factorised_class_probabilities(image_emb: torch.Tensor, caption_emb: torch.Tensor,
+                                   factors, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """P(class | picture) for classes that combine one word of each factor (colour x shape),
+    as the product of the factors' marginals read off the joint space.
+
+    ``factors`` is a list of int arrays (C,), one per factor, saying which word of that factor
+    each of the C captions in ``caption_emb`` states (``shapes.every_caption``'s indices). A
+    factor's marginal p(word | x) is :func:`tag_probabilities` over that factor's words; the
+    class probability is their product, p(c, s | x) = p(c | x) p(s | x), flattened with the
+    last factor fastest (the order of ``shapes.CLASSES``). A combination never seen in
+    training gets its score from words that were: each factor is judged on its own.
+    Returns (N, prod of the factors' sizes).
+    """
+    factors = [np.asarray(f) for f in factors]
+    if not factors or any(f.shape != (len(caption_emb),) or f.dtype.kind not in "iu" for f in factors):
+        raise ValueError(f"expected factors as a list of int arrays of shape ({len(caption_emb)},), "
+                         "one entry per caption")
+    p = None
+    for f in factors:
+        tags = f[:, None] == np.arange(int(f.max()) + 1)                             # (C, words)
+        marginal = tag_probabilities(image_emb, caption_emb, tags, logit_scale)    # (N, words)
+        p = marginal if p is None else (p[:, :, None] * marginal[:, None, :]).flatten(1)
+    return p
+
+
+@torch.no_grad()
+def retrieval_recall(model: DualEncoder, images: torch.Tensor, caption_features: torch.Tensor,
+                     labels, caption_ids, ks=(1, 5, 10)) -> dict[str, float]:
+    """Recall@K of a two-tower model with a frozen, cached text tower on held-out pairs.
+
+    ``images`` (N, 3, S, S) from :func:`image_tensor`; ``caption_features`` (C, H) pooled text
+    features whose rows ``caption_ids`` (N,) index; ``labels`` (N,) the class of each pair.
+    Keys: ``i2t_R@K`` and ``t2i_R@K`` count a hit when the retrieved caption (picture) shows the
+    query's class; ``exact_t2i_R@K`` when the retrieved picture's caption is word for word the
+    query caption.
+    """
+    from mmlearn import metrics
+
+    if not len(images) == len(labels) == len(caption_ids):
+        raise ValueError(f"expected one label and one caption id per picture, got {len(images)} "
+                         f"pictures, {len(labels)} labels and {len(caption_ids)} caption ids")
+    image_emb = training.predict(model.image, images, batch_size=128)
+    caption_emb = model.text.head(caption_features[torch.as_tensor(np.asarray(caption_ids))])
+    sim = similarity(image_emb, caption_emb)                                 # (pictures, captions)
+    out = {}
+    for name, s, q in (("i2t", sim, labels), ("t2i", sim.T, labels), ("exact_t2i", sim.T, caption_ids)):
+        out.update({f"{name}_R@{k}": v for k, v in metrics.recall_at_k(s, q, q, ks).items()})
+    return out

@@ -126,11 +126,21 @@ def position_name(row: int, col: int) -> str:
 TAGS = {"color": COLORS, "shape": SHAPES, "size": SIZES, "row": ROWS, "col": COLS}  # fact -> words
 
 
-def caption_text(color: int, shape: int, size: int, row: int, col: int) -> str:
-    """The caption template filled in from fact indices, e.g. ``"a small red circle at the top left"``."""
+SYNONYMS = {"red": "crimson", "green": "lime", "blue": "azure", "black": "jet-black",
+            "gray": "grey", "teal": "turquoise", "brown": "chestnut", "yellow": "golden",
+            "circle": "round disc", "rectangle": "box", "triangle": "three-sided figure"}
+"""Words and phrases that no caption uses, one per colour and shape word, for prompts in new words."""
+
+
+def caption_text(color: int, shape: int, size: int, row: int, col: int,
+                 words: dict[str, str] | None = None) -> str:
+    """The caption template filled in from fact indices, e.g. ``"a small red circle at the top left"``.
+    ``words`` replaces colour and shape words (``{"red": "crimson"}``); by default none is."""
     where = position_name(row, col)
     preposition = "in the" if where == "center" else "at the"
-    return f"a {SIZES[size]} {COLORS[color]} {SHAPES[shape]} {preposition} {where}"
+    words = words or {}
+    c, s = COLORS[color], SHAPES[shape]
+    return f"a {SIZES[size]} {words.get(c, c)} {words.get(s, s)} {preposition} {where}"
 
 
 def caption(facts: ShapeFacts, i: int) -> str:
@@ -149,19 +159,38 @@ def tag_matrix(facts) -> np.ndarray:
     return np.concatenate(columns, axis=1)
 
 
-def every_caption() -> tuple[list[str], dict[str, np.ndarray]]:
+def every_caption(words: dict[str, str] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
     """All 648 captions the template can write (8 colours x 3 shapes x 3 sizes x 9 positions),
-    with, per fact of :data:`TAGS`, the int64 (648,) index of the word each caption states."""
+    with, per fact of :data:`TAGS`, the int64 (648,) index of the word each caption states.
+    ``words`` rewrites colour and shape words as in :func:`caption_text` (e.g. :data:`SYNONYMS`)."""
     grid = np.stack(np.meshgrid(*(np.arange(len(v)) for v in TAGS.values()), indexing="ij"), -1)
     grid = grid.reshape(-1, len(TAGS))                                       # (648, 5)
-    return [caption_text(*map(int, row)) for row in grid], dict(zip(TAGS, grid.T.astype(np.int64)))
+    return ([caption_text(*map(int, row), words=words) for row in grid],
+            dict(zip(TAGS, grid.T.astype(np.int64))))
 
 
-def prompts(template: str = PROMPTS[0]) -> list[str]:
-    """One text prompt per class of :data:`CLASSES`, for zero-shot classification."""
+def prompts(template: str = PROMPTS[0], words: dict[str, str] | None = None) -> list[str]:
+    """One text prompt per class of :data:`CLASSES`, for classification by text prompts;
+    ``words`` rewrites colour and shape words (e.g. :data:`SYNONYMS`)."""
     if "{color}" not in template or "{shape}" not in template:
         raise ValueError(f"expected a template with {{color}} and {{shape}}, got {template!r}")
-    return [template.format(color=c, shape=s) for c in COLORS for s in SHAPES]
+    words = words or {}
+    return [template.format(color=words.get(c, c), shape=words.get(s, s)) for c in COLORS for s in SHAPES]
+
+
+def unseen_combinations(n: int = 6, seed: int = 0) -> np.ndarray:
+    """Indices into :data:`CLASSES` of ``n`` colour-shape combinations to hold out of training.
+
+    Each held-out combination has its own colour and the shapes take turns, so every colour
+    and every shape keeps combinations that are seen in training: an unseen "teal triangle"
+    is made of a colour and a shape the model has met, only never together.
+    """
+    if not 1 <= n <= len(COLORS):
+        raise ValueError(f"n must be between 1 and {len(COLORS)} (one combination per colour), got {n}")
+    rng = np.random.default_rng(seed)
+    colors = rng.permutation(len(COLORS))[:n]
+    shapes_ = (rng.integers(len(SHAPES)) + np.arange(n)) % len(SHAPES)
+    return np.sort(class_index(colors, shapes_))
 
 
 def qa_constraints(split: VQASplit) -> tuple[list[set], list[set]]:
@@ -214,10 +243,21 @@ class ShapePairs:
 
     def subset(self, n: int | None) -> "ShapePairs":
         """The first ``n`` pairs (``None`` keeps all); easy-VQA's pictures are in random order."""
+        return self.take(slice(None, n))
+
+    def take(self, index) -> "ShapePairs":
+        """The pairs at ``index``: a slice, int indices or a bool mask over the pairs."""
+        if isinstance(index, slice):
+            rows = np.arange(len(self.labels))[index]
+        else:
+            index = np.asarray(index)
+            if index.dtype == bool and index.shape != self.labels.shape:
+                raise ValueError(f"expected a bool mask of shape {self.labels.shape}, got {index.shape}")
+            rows = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64)
         f = self.facts
-        facts = ShapeFacts(*(getattr(f, k.name)[:n] for k in dataclasses.fields(f)))
-        return dataclasses.replace(self, images=self.images[:n], captions=self.captions[:n],
-                                   labels=self.labels[:n], caption_ids=self.caption_ids[:n],
+        facts = ShapeFacts(*(getattr(f, k.name)[rows] for k in dataclasses.fields(f)))
+        return dataclasses.replace(self, images=self.images[rows], captions=[self.captions[i] for i in rows],
+                                   labels=self.labels[rows], caption_ids=self.caption_ids[rows],
                                    facts=facts)
 
 

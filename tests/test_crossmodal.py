@@ -192,3 +192,28 @@ def test_fit_on_captions_lowers_the_loss_and_checks_input(image, text):
         cm.fit_on_captions(model, x, ids[:5], features, epochs=1, batch_size=4)
     with pytest.raises(ValueError, match="index the 4 rows"):
         cm.fit_on_captions(model, x, ids + 1, features, epochs=1, batch_size=4)
+
+
+def test_factorised_class_probabilities_multiply_the_marginals():
+    torch.manual_seed(0)
+    image_emb, caption_emb = torch.randn(5, 8), torch.randn(6, 8)
+    color, kind = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1])
+    p = cm.factorised_class_probabilities(image_emb, caption_emb, [color, kind], 3.0)
+    p_color = cm.tag_probabilities(image_emb, caption_emb, color[:, None] == np.arange(3), 3.0)
+    p_kind = cm.tag_probabilities(image_emb, caption_emb, kind[:, None] == np.arange(2), 3.0)
+    assert p.shape == (5, 6)
+    assert torch.allclose(p[:, 2 * 1 + 0], p_color[:, 1] * p_kind[:, 0])   # last factor fastest
+    assert torch.allclose(p.sum(1), torch.ones(5))
+    with pytest.raises(ValueError, match="one entry per caption"):
+        cm.factorised_class_probabilities(image_emb, caption_emb, [color[:4]], 3.0)
+
+
+def test_retrieval_recall_counts_class_and_exact_hits(image, text):
+    model = cm.DualEncoder(image, text)
+    features = text.pooled_features(["a red circle", "a blue square"])
+    x = torch.randn(4, 3, 32, 32)
+    r = cm.retrieval_recall(model, x, features, labels=[0, 0, 1, 1], caption_ids=[0, 0, 1, 1], ks=(1, 4))
+    assert r["i2t_R@4"] == r["t2i_R@4"] == r["exact_t2i_R@4"] == 1.0     # everything is in the top 4
+    assert set(r) == {f"{d}_R@{k}" for d in ("i2t", "t2i", "exact_t2i") for k in (1, 4)}
+    with pytest.raises(ValueError, match="one label and one caption id per picture"):
+        cm.retrieval_recall(model, x, features, labels=[0, 1], caption_ids=[0, 0, 1, 1])

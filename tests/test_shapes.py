@@ -94,3 +94,37 @@ def test_every_caption_and_tag_matrix():
     assert [shapes.TAG_NAMES[t] for t in np.flatnonzero(tags[i])] == ["teal", "triangle", "large",
                                                                       "bottom", "center"]
     assert np.array_equal(shapes.tag_matrix(train.facts)[:, :8].argmax(1), train.facts.color)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unseen_combinations_leave_every_colour_and_shape_seen(seed):
+    unseen = shapes.unseen_combinations(6, seed)
+    colors, kinds = unseen // len(shapes.SHAPES), unseen % len(shapes.SHAPES)
+    assert len(set(unseen)) == 6 and len(set(colors)) == 6          # one combination per colour
+    assert np.bincount(kinds, minlength=3).tolist() == [2, 2, 2]    # the shapes take turns
+    seen = np.setdiff1d(np.arange(24), unseen)
+    assert set(seen // 3) == set(range(8)) and set(seen % 3) == set(range(3))
+    assert not np.array_equal(unseen, shapes.unseen_combinations(6, seed + 1))
+    with pytest.raises(ValueError, match="one combination per colour"):
+        shapes.unseen_combinations(9)
+
+
+def test_take_selects_aligned_rows_by_mask_or_index():
+    train, _ = shapes.load_shape_pairs()
+    mask = train.labels == 0
+    part = train.take(mask)
+    assert len(part.captions) == mask.sum() and (part.labels == 0).all() and (part.facts.label == 0).all()
+    assert part.captions == [c for c, m in zip(train.captions, mask) if m]
+    assert train.take(np.array([3, 1])).captions == [train.captions[3], train.captions[1]]
+    with pytest.raises(ValueError, match="bool mask of shape"):
+        train.take(mask[:5])
+
+
+def test_synonym_prompts_use_no_caption_word():
+    captions, _ = shapes.every_caption(shapes.SYNONYMS)
+    assert captions[0].startswith("a small crimson round disc")
+    train, test = shapes.load_shape_pairs()
+    caption_words = {w for c in train.vocabulary + test.vocabulary for w in c.split()}
+    new_words = {w for phrase in shapes.SYNONYMS.values() for w in phrase.split()}
+    assert not new_words & caption_words
+    assert shapes.prompts("a {color} {shape}", shapes.SYNONYMS)[0] == "a crimson round disc"
