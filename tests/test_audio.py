@@ -115,3 +115,78 @@ def test_voice_image_model_embeds_both_modalities_and_trains():
     assert history["loss"][-1] < history["loss"][0]
     with pytest.raises(ValueError, match="one recording per image"):
         model(images[:5], recordings)
+
+
+# --- features from waveforms ---------------------------------------------------------------------
+
+def _chirp():
+    """Half a second of a 300 Hz -> 2.3 kHz chirp plus a 3.1 kHz tone at 22,050 Hz."""
+    t = np.arange(11_025) / 22_050
+    return (0.5 * np.sin(2 * np.pi * (300 + 2000 * t) * t)
+            + 0.2 * np.sin(2 * np.pi * 3100 * t)).astype(np.float32)
+
+
+# librosa 0.11.0's librosa.feature.mfcc(y=_chirp(), sr=22050, n_mfcc=13), frames 5 and 12
+LIBROSA_FRAME_5 = [-453.8869, 113.6728, 8.9995, -62.2548, -135.4773, -133.226, -31.9641,
+                   33.24, 52.7759, 80.0939, 46.6912, -19.5679, -15.5145]
+LIBROSA_FRAME_12 = [-487.4532, 28.706, -102.8477, -72.6736, 26.7608, 84.568, 50.9095,
+                    -64.4157, -90.5857, 28.0374, 79.69, 5.4632, -36.277]
+
+
+def test_mfcc_matches_librosa_defaults_the_fsdd_recipe():
+    feats = audio.mfcc(_chirp(), 22_050, telephone=False)
+    assert feats.shape == (22, 13) and feats.dtype == np.float32   # 1 + 11,025 // 512 frames
+    np.testing.assert_allclose(feats[5], LIBROSA_FRAME_5, atol=2e-3)
+    np.testing.assert_allclose(feats[12], LIBROSA_FRAME_12, atol=2e-3)
+
+
+def test_mfcc_accepts_any_rate_and_int16(spoken):
+    waveform, rate = spoken
+    at_22k = audio.mfcc(waveform, rate)
+    at_16k = audio.mfcc(audio.resample(waveform, rate, 16_000), 16_000)
+    as_int16 = audio.mfcc(audio._pcm16(waveform), rate)
+    assert at_22k.shape[1] == 13 and abs(len(at_16k) - len(at_22k)) <= 1
+    assert np.abs(as_int16 - at_22k).max() < 0.5
+    n = min(len(at_16k), len(at_22k))
+    assert np.abs(at_16k[:n, :4] - at_22k[:n, :4]).mean() < 5.0   # same sound, same features
+
+
+def test_telephone_band_removes_energy_above_4khz(spoken):
+    full, phone = audio.log_mel(spoken[0], spoken[1]), audio.log_mel(spoken[0], spoken[1], telephone=True)
+    high = audio._hz_to_mel(4500) / audio._hz_to_mel(11_025) * audio.N_MELS
+    at_floor = lambda m: np.mean(m[:, int(high):] <= m.max() - 79.9)   # top_db floor: 80 dB down
+    assert at_floor(phone) > 0.9 and at_floor(full) < 0.5, (at_floor(phone), at_floor(full))
+
+
+def test_mel_filterbank_is_slaney_normalised():
+    fb = audio.mel_filterbank()
+    assert fb.shape == (128, 1025) and (fb >= 0).all()
+    hz = np.linspace(0, 11_025, 1025)
+    area = fb.sum(axis=1) * (hz[1] - hz[0])            # slaney norm: each triangle has area 1
+    np.testing.assert_allclose(area[5:], 1.0, rtol=0.1)
+
+
+def test_griffin_lim_gives_back_a_sound_with_that_spectrogram(spoken):
+    mel = audio.log_mel(*spoken)
+    wave, rate = audio.griffin_lim(mel, n_iter=16)
+    again = audio.log_mel(wave, rate)
+    assert rate == 22_050 and wave.dtype == np.float32 and np.abs(wave).max() <= 1.0
+    n = min(len(mel), len(again))
+    rel = lambda m: m - m.max()
+    assert np.abs(rel(again[:n]) - rel(mel[:n])).mean() < 6.0   # dB, on an 80 dB range
+    with pytest.raises(ValueError, match="log_mel"):
+        audio.griffin_lim(mel[:, :13])
+
+
+@pytest.mark.parametrize("bad, rate, message", [
+    (np.zeros((1000, 2), np.float32), 22_050, "mix stereo"),
+    (np.zeros(0, np.float32), 22_050, "empty"),
+    (np.zeros(1000, np.int32), 22_050, "int32 PCM"),
+    (np.full(1000, 2000.0, np.float32), 22_050, "Divide by 32768"),
+    (np.full(1000, np.nan, np.float32), 22_050, "NaN"),
+    (np.zeros(1000, np.float32), 22.05, "positive int"),
+    (np.zeros(1000, np.float32), 22, "in Hz"),
+])
+def test_mfcc_rejects_bad_audio_saying_how_to_fix_it(bad, rate, message):
+    with pytest.raises(ValueError, match=message):
+        audio.mfcc(bad, rate)
