@@ -2,7 +2,7 @@
 
 The model reads like its figure, top to bottom:
 
-* the question: word ids -> a learned embedding -> a bidirectional GRU -> one state per token;
+* the question: word ids -> a learned embedding -> two 1-D convolutions -> one state per token;
 * the image: a small strided CNN -> an 8 x 8 grid of region features with a learned position
   embedding (easy-VQA has no region that matters more than another, so no pretrained detector);
 * the fusion: every question token attends to the image regions through
@@ -11,8 +11,15 @@ The model reads like its figure, top to bottom:
   (unmasked) tokens; with a max-pooled summary of the regions and the product of the two, a
   small MLP picks one of the 13 answers.
 
-Training goes in two stages (:class:`TowerPretrainer`, :func:`cache_regions`): the image tower
-first learns colour and shape from the pictures alone, is frozen, and its regions are cached;
+Two ablations come with it: ``fusion="mean"`` replaces the attention by uniform weights (every
+token gets the mean of the regions' values), to ask whether *where* a token looks matters;
+``summary=False`` hands the classifier zeros instead of the max-pooled regions, so the picture
+reaches the answer through the attention alone. :func:`shuffle_blocks` and
+:func:`attention_localisation` test what the image side uses and where the attention points.
+
+Training goes in two stages (:class:`TowerPretrainer`, :func:`cache_regions`,
+:func:`train_on_regions`): the image tower first learns colour and shape from the pictures
+alone (the very facts easy-VQA's answers are about), is frozen, and its regions are cached;
 then the question side and the fusion learn on the cached regions.
 
 The question vocabulary is built from the training questions only; unseen words map to
@@ -32,13 +39,14 @@ from torch import nn
 
 from mmlearn import shapes
 from mmlearn.crossmodal import CrossAttention
-from mmlearn.training import ArrayBatches
+from mmlearn.training import ArrayBatches, fit
 
 PAD, UNK = "<pad>", "<unk>"
 COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
 SHAPES = ("circle", "rectangle", "triangle")
 QUESTION_TYPES = ("colour", "shape", "yes/no")
 IMAGE_SIZE = 64
+FUSIONS = ("attention", "mean")
 
 
 # --- questions and answers as arrays ---------------------------------------------------------
@@ -102,6 +110,26 @@ class VQAArrays:
     question_ids: np.ndarray
     answer: np.ndarray
     qtype: np.ndarray
+
+    def by_images(self, keep) -> "VQAArrays":
+        """The questions about the pictures ``keep`` (bool (N_img,)); the images stay whole."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (len(self.images),):
+            raise ValueError(f"expected one bool per picture, shape ({len(self.images)},), got {keep.shape}")
+        rows = keep[self.image_index]
+        return dataclasses.replace(self, image_index=self.image_index[rows],
+                                   question_ids=self.question_ids[rows], answer=self.answer[rows],
+                                   qtype=self.qtype[rows])
+
+    def split_images(self, n_validation: int, seed: int = 0) -> tuple["VQAArrays", "VQAArrays"]:
+        """(train, validation): the questions of ``n_validation`` pictures drawn at random go to
+        validation, so no validation picture is seen in training."""
+        if not 0 < n_validation < len(self.images):
+            raise ValueError(f"n_validation must lie between 1 and {len(self.images) - 1} pictures, "
+                             f"got {n_validation}")
+        held = np.zeros(len(self.images), dtype=bool)
+        held[np.random.default_rng(seed).permutation(len(self.images))[:n_validation]] = True
+        return self.by_images(~held), self.by_images(held)
 
     def subset(self, n: int | None, seed: int = 0) -> "VQAArrays":
         """``n`` questions drawn at random (``None`` keeps all); the images stay whole."""
@@ -205,8 +233,11 @@ class AttentionVQA(nn.Module):
     """
 
     def __init__(self, vocab_size: int, n_answers: int, dim: int = 64, heads: int = 4,
-                 width: int = 16):
+                 width: int = 16, fusion: str = "attention", summary: bool = True):
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
+        self.fusion, self.use_summary = fusion, summary
         self.question = QuestionEncoder(vocab_size, dim)
         self.image = ImageRegions(dim, width)
         self.attend = CrossAttention(dim, num_heads=heads)
@@ -235,9 +266,18 @@ class AttentionVQA(nn.Module):
         e.g. cached from a frozen image tower (see :func:`cache_regions`)."""
         tokens, real = self.question(ids)                        # (B, T, dim), (B, T)
         summary = regions.amax(dim=1)                            # (B_img, 64, dim) -> (B_img, dim)
+        if not self.use_summary:                                 # the ablation: the picture only
+            summary = torch.zeros_like(summary)                  # reaches the answer via attention
         if owner is not None:
             regions, summary = regions[owner], summary[owner]    # -> (B, 64, dim), (B, dim)
-        seen, weights = self.attend(tokens, regions)             # (B, T, dim), (B, T, 64)
+        if self.fusion == "attention":
+            seen, weights = self.attend(tokens, regions)         # (B, T, dim), (B, T, 64)
+        else:                                                    # uniform weights over the regions
+            _, _, w_v = self.attend.in_proj_weight.chunk(3)
+            value = nn.functional.linear(regions.mean(1), w_v, self.attend.in_proj_bias.chunk(3)[2])
+            seen = self.attend.out_proj(value).unsqueeze(1).expand_as(tokens)  # (B, T, dim)
+            weights = torch.full((*tokens.shape[:2], regions.shape[1]), 1.0 / regions.shape[1],
+                                 device=tokens.device)
         fused = self.norm(tokens + seen)                         # (B, T, dim)
         keep = real.unsqueeze(-1).float()                        # (B, T, 1)
         pooled = (fused * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, dim)
@@ -291,6 +331,8 @@ class VQAConfig:
     dim: int = 64
     heads: int = 4
     width: int = 16
+    fusion: str = "attention"
+    summary: bool = True      # False: the classifier gets zeros instead of the max-pooled regions
 
 
 def build_vqa_model(config: VQAConfig) -> AttentionVQA:
@@ -298,7 +340,8 @@ def build_vqa_model(config: VQAConfig) -> AttentionVQA:
     if config.vocab_size < 3:
         raise ValueError(f"vocab_size must count <pad>, <unk> and at least one word, got "
                          f"{config.vocab_size}")
-    return AttentionVQA(config.vocab_size, config.n_answers, config.dim, config.heads, config.width)
+    return AttentionVQA(config.vocab_size, config.n_answers, config.dim, config.heads, config.width,
+                        config.fusion, config.summary)
 
 
 # --- training and evaluation -----------------------------------------------------------------
@@ -380,3 +423,63 @@ def accuracy_by_type(predicted, data: VQAArrays) -> dict[str, float]:
     for t, name in enumerate(QUESTION_TYPES):
         result[name] = float(correct[data.qtype == t].mean())
     return result
+
+
+# --- ablations and diagnostics ---------------------------------------------------------------
+
+def shuffle_blocks(images, block: int = 8, seed: int = 0) -> np.ndarray:
+    """uint8 pictures (N, 64, 64, 3) with their ``block`` x ``block`` px tiles permuted, a new
+    order per picture: colours stay, outlines and positions are destroyed."""
+    check_images(images)
+    if IMAGE_SIZE % block:
+        raise ValueError(f"block must divide {IMAGE_SIZE}, got {block}")
+    n, g = len(images), IMAGE_SIZE // block
+    tiles = np.asarray(images).reshape(n, g, block, g, block, 3).transpose(0, 1, 3, 2, 4, 5)
+    tiles = tiles.reshape(n, g * g, block, block, 3)
+    rng = np.random.default_rng(seed)
+    tiles = np.stack([t[rng.permutation(g * g)] for t in tiles])
+    return tiles.reshape(n, g, g, block, block, 3).transpose(0, 1, 3, 2, 4, 5).reshape(images.shape)
+
+
+def attention_localisation(weights, centre, grid: int = 8, image_size: int = IMAGE_SIZE) -> dict:
+    """How well attention maps (N, grid * grid), regions row by row, point at the shape.
+
+    ``centre`` (N, 2) is the shape's centre of mass (row, col) in px
+    (:attr:`mmlearn.shapes.ShapeFacts.centre`). Returns ``hit``: the share of maps whose
+    most-attended region holds the centre (chance: 1 / grid**2), the measure of the
+    best-practice chapter on a finer grid; ``border``: the mean weight on the picture's outer
+    ring of regions, and ``border_share``: that ring's share of the regions (what uniform
+    weights give).
+    """
+    weights, centre = np.asarray(weights), np.asarray(centre)
+    if weights.ndim != 2 or weights.shape[1] != grid * grid or centre.shape != (len(weights), 2):
+        raise ValueError(f"expected weights (N, {grid * grid}) and centres (N, 2), got "
+                         f"{weights.shape} and {centre.shape}")
+    cell = np.clip((centre // (image_size / grid)).astype(int), 0, grid - 1)   # (N, 2) row, col
+    holds = cell @ np.array([grid, 1])                                          # region index
+    ring = np.ones((grid, grid), dtype=bool)
+    ring[1:-1, 1:-1] = False
+    return {"hit": float((weights.argmax(1) == holds).mean()), "chance": 1.0 / grid ** 2,
+            "border": float(weights[:, ring.ravel()].sum(1).mean()), "border_share": float(ring.mean())}
+
+
+def question_maps(attention, ids) -> np.ndarray:
+    """Each question's map over the regions: the attention (N, T, R) averaged over its real
+    (non-padding) words, (N, R)."""
+    real = (np.asarray(ids) != 0)[..., None]
+    return (attention * real).sum(1) / real.sum(1).clip(min=1)
+
+
+def train_on_regions(config: VQAConfig, data: VQAArrays, regions: torch.Tensor, *, epochs: int,
+                     images_per_batch: int, seed: int, lr: float = 3e-3, evaluate=None,
+                     verbose: bool = True):
+    """Stage 2 from a fresh seed: a new :class:`AttentionVQA` whose question encoder, fusion and
+    classifier learn on ``regions`` cached from a frozen tower (its own image tower is never
+    used). Returns ``(model, history)``; ``evaluate(model)`` runs after each epoch."""
+    torch.manual_seed(seed)
+    model = build_vqa_model(config)
+    model.image.requires_grad_(False)
+    batches = ImageBatches(data, images_per_batch=images_per_batch, seed=seed, regions=regions)
+    history = fit(model, batches, loss_fn, epochs=epochs, lr=lr, evaluate=evaluate, verbose=verbose)
+    return model, history
+

@@ -127,3 +127,92 @@ def test_two_stage_training_on_cached_regions(small):
     assert np.array_equal(with_cache, vqa.predict_answers(model, data))
     with pytest.raises(ValueError, match="cached regions for every picture"):
         vqa.ImageBatches(data, 6, regions=regions[:5])
+
+
+def test_split_images_keeps_every_question_of_a_picture_on_one_side(small):
+    data, _, _ = small
+    fit_part, held = data.split_images(3, seed=1)
+    assert len(np.unique(held.image_index)) == 3
+    assert not set(held.image_index) & set(fit_part.image_index)
+    assert len(fit_part.answer) + len(held.answer) == len(data.answer)
+    with pytest.raises(ValueError, match="n_validation"):
+        data.split_images(12)
+
+
+def test_mean_fusion_has_uniform_weights_and_the_same_parameters(small):
+    data, vocab, answers = small
+    config = vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers))
+    attention_model = vqa.build_vqa_model(config)
+    mean_model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers), fusion="mean"))
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    assert count(attention_model) == count(mean_model)
+    images, owner, ids, _ = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
+    regions = mean_model.image(images)
+    _, weights = mean_model.answer(regions, ids, owner, return_attention=True)
+    assert torch.allclose(weights, torch.full_like(weights, 1 / 64))
+    # with one region repeated everywhere any attention is uniform, so the two fusions agree
+    mean_model.load_state_dict(attention_model.state_dict())
+    same = regions[:, :1].expand_as(regions)
+    assert torch.allclose(attention_model.answer(same, ids, owner), mean_model.answer(same, ids, owner), atol=1e-5)
+    assert not torch.allclose(attention_model.answer(regions, ids, owner), mean_model.answer(regions, ids, owner))
+    with pytest.raises(ValueError, match="unknown fusion"):
+        vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), fusion="max"))
+
+
+def test_shuffle_blocks_moves_tiles_and_keeps_their_pixels(small):
+    data, _, _ = small
+    shuffled = vqa.shuffle_blocks(data.images, block=8, seed=0)
+    assert shuffled.shape == data.images.shape and shuffled.dtype == np.uint8
+    assert not np.array_equal(shuffled, data.images)
+    tiles = lambda x: np.sort(x[0].reshape(8, 8, 8, 8, 3).transpose(0, 2, 1, 3, 4).reshape(64, -1), axis=0)
+    assert np.array_equal(tiles(shuffled), tiles(data.images))      # the same 64 tiles, moved
+    assert np.array_equal(vqa.shuffle_blocks(data.images, block=64), data.images)
+    with pytest.raises(ValueError, match="divide"):
+        vqa.shuffle_blocks(data.images, block=7)
+
+
+def test_attention_localisation_counts_hits_and_the_border():
+    centre = np.array([[4.0, 4.0], [36.0, 20.0]])                  # regions 0 and 4 * 8 + 2 = 34
+    maps = np.zeros((2, 64))
+    maps[0, 0], maps[1, 34] = 1.0, 1.0
+    result = vqa.attention_localisation(maps, centre)
+    assert result["hit"] == 1.0 and result["chance"] == 1 / 64
+    assert result["border"] == 0.5 and result["border_share"] == 28 / 64
+    maps[1] = np.roll(maps[1], 1)
+    assert vqa.attention_localisation(maps, centre)["hit"] == 0.5
+    uniform = vqa.attention_localisation(np.full((2, 64), 1 / 64), centre)
+    assert uniform["border"] == pytest.approx(28 / 64)
+    with pytest.raises(ValueError, match="expected weights"):
+        vqa.attention_localisation(maps[:, :16], centre)
+
+
+def test_question_maps_average_over_real_words_only():
+    attention = np.zeros((1, 3, 64))
+    attention[0, 0, 5] = attention[0, 1, 9] = 1.0
+    attention[0, 2, 0] = 1.0                                        # a padding row, ignored
+    maps = vqa.question_maps(attention, np.array([[4, 7, 0]]))
+    assert maps[0, 5] == maps[0, 9] == 0.5 and maps[0, 0] == 0
+
+
+def test_train_on_regions_trains_a_fresh_model(small):
+    data, vocab, answers = small
+    config = vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers))
+    regions = vqa.cache_regions(vqa.build_vqa_model(config).image, data.images)
+    model, history = vqa.train_on_regions(config, data, regions, epochs=8, images_per_batch=6, seed=0,
+                                          verbose=False)
+    assert history["loss"][-1] < 0.8 * history["loss"][0]
+    assert not any(p.requires_grad for p in model.image.parameters())
+    again, _ = vqa.train_on_regions(config, data, regions, epochs=8, images_per_batch=6, seed=0, verbose=False)
+    assert torch.equal(model.head[0].weight, again.head[0].weight)   # the seed fixes the run
+
+
+def test_without_summary_the_picture_reaches_the_answer_only_through_attention(small):
+    data, vocab, answers = small
+    torch.manual_seed(0)
+    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers), summary=False))
+    images, owner, ids, _ = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
+    regions = model.image(images).detach()
+    model.attend.in_proj_weight.data[2 * 64:].zero_()                # no values: attention carries nothing
+    model.attend.in_proj_bias.data.zero_()
+    logits = model.answer(regions, ids, owner)
+    assert torch.allclose(logits, model.answer(torch.randn_like(regions), ids, owner), atol=1e-6)
