@@ -164,5 +164,5 @@ BOOK = (
     Claim("chapters/part2/05e_speech_synthesis", _m("eSpeak NG: text to speech", ("text",), ("audio",)),
           "converts (相互转换) data from the text modality into the audio modality", "cross-modal"),
     Claim("chapters/part2/05f_voice_commands", _m("a spoken digit retrieves images", ("audio",), ("image",)),
-          "A spoken digit retrieves handwritten images", "cross-modal"),
+          "among the applications of audio-text cross-modal learning", "cross-modal"),
 )
