@@ -1,0 +1,108 @@
+"""Image annotation (tagging) on easy-VQA's shape pictures: a joint space and a classifier.
+
+Chapter II.5a compares two ways to tag a picture with the same image tower:
+
+* the two-tower model of :mod:`mmlearn.crossmodal`, trained with the contrastive loss on
+  (picture, caption) pairs, whose tags are read off the joint space with
+  :func:`mmlearn.crossmodal.tag_probabilities`;
+* :class:`TagClassifier`, the usual multi-label tagger: one sigmoid output per tag word,
+  trained with binary cross-entropy on the same pictures.
+
+Both train with :func:`fit_tagger`'s recipe (AdamW with a one-cycle schedule, the one
+:func:`mmlearn.crossmodal.fit_on_captions` uses) so that only the supervision differs.
+:class:`ShapeTower` is small enough for three seeds of each on a CPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmlearn import crossmodal as cm
+from mmlearn import training
+from mmlearn.vqa import ImageRegions, check_images
+
+
+class ShapeTower(nn.Module):
+    """uint8 pictures (B, 64, 64, 3) -> embeddings (B, embed_dim).
+
+    The four-layer CNN of :class:`mmlearn.vqa.ImageRegions` (8 x 8 regions with a learned
+    position embedding), its regions flattened so that where the shape lies survives, and a
+    :class:`mmlearn.crossmodal.ProjectionHead` into the joint space.
+    """
+
+    def __init__(self, embed_dim: int = 128, dim: int = 32, width: int = 16):
+        super().__init__()
+        self.regions = ImageRegions(dim, width)
+        self.head = cm.ProjectionHead(64 * dim, embed_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_images(images)
+        return self.head(self.regions(images).flatten(1))       # (B, 64, dim) -> (B, embed_dim)
+
+
+class TagClassifier(nn.Module):
+    """The multi-label baseline: an image tower and one logit per tag, (B, n_tags)."""
+
+    def __init__(self, tower: nn.Module, embed_dim: int, n_tags: int):
+        super().__init__()
+        if n_tags < 1:
+            raise ValueError(f"n_tags must be at least 1, got {n_tags}")
+        self.image = tower
+        self.out = nn.Linear(embed_dim, n_tags)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.out(self.image(images))
+
+    @torch.no_grad()
+    def probabilities(self, images, batch_size: int = 256) -> np.ndarray:
+        """p(tag | picture) = sigmoid(logit), float (N, n_tags)."""
+        return torch.sigmoid(training.predict(self, torch.as_tensor(images), batch_size=batch_size)).numpy()
+
+
+def build_dual_encoder(embed_dim: int = 128, verbose: bool = False) -> cm.DualEncoder:
+    """The two-tower model with a :class:`ShapeTower` for pictures and the frozen text tower."""
+    return cm.DualEncoder(ShapeTower(embed_dim), cm.TextEncoder(embed_dim, verbose=verbose))
+
+
+def _bce(model: TagClassifier, batch) -> torch.Tensor:
+    images, tags = batch
+    return nn.functional.binary_cross_entropy_with_logits(model(images), tags.float())
+
+
+def fit_tagger(model: nn.Module, images, targets, *, epochs: int, batch_size: int, lr: float = 3e-3,
+               caption_features: torch.Tensor | None = None, evaluate=None, verbose: bool = True):
+    """Train a :class:`TagClassifier` on bool tags (N, n_tags), or, with ``caption_features``,
+    a dual encoder on caption ids (N,) with the contrastive loss: AdamW (weight decay 1e-4)
+    and a one-cycle schedule over every step. Returns ``fit``'s history."""
+    images, targets = torch.as_tensor(images), torch.as_tensor(np.asarray(targets))
+    if len(images) != len(targets):
+        raise ValueError(f"expected one target row per picture, got {len(images)} pictures and "
+                         f"{len(targets)} rows")
+    if caption_features is None and not isinstance(model, TagClassifier):
+        raise ValueError("a dual encoder trains on captions: pass caption_features (the pooled text "
+                         "features of every caption, indexed by the targets)")
+    batches = training.ArrayBatches(images, targets, batch_size=batch_size, drop_last=True)
+    if len(batches) == 0:
+        raise ValueError(f"batch_size={batch_size} exceeds the {len(images)} training pictures")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
+                                                   total_steps=epochs * len(batches))
+    optimizer.register_step_post_hook(lambda *_: schedule.step())
+    loss_fn = _bce if caption_features is None else cm.cached_caption_loss(caption_features)
+    return training.fit(model, batches, loss_fn, epochs=epochs, optimizer=optimizer,
+                        evaluate=evaluate, verbose=verbose)
+
+
+@torch.no_grad()
+def joint_tag_probabilities(model: cm.DualEncoder, images, caption_features: torch.Tensor, caption_tags,
+                            batch_size: int = 256) -> np.ndarray:
+    """p(tag | picture) read off a dual encoder, float (N, T): ``caption_features`` (C, H) are the
+    frozen text tower's pooled features of C captions in any wording
+    (``model.text.pooled_features(captions)``, computed once), ``caption_tags`` (C, T) bool says
+    which tags each caption states; then :func:`mmlearn.crossmodal.tag_probabilities` with the
+    model's temperature."""
+    image_emb = training.predict(model.image, torch.as_tensor(images), batch_size=batch_size)
+    caption_emb = model.text.head(caption_features)
+    return cm.tag_probabilities(image_emb, caption_emb, caption_tags, model.logit_scale()).numpy()
