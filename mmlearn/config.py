@@ -101,10 +101,10 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
-    "annotation.contrastive": {  # ch. 5a: the same two-tower model and recipe, tags read off it
-        "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),
-        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+    "annotation.contrastive": {  # ch. 5a: two-tower model and tag classifier, 3 seeds each, on the
+        "smoke": RunSize(n_train=256, n_test=200, epochs=1, batch_size=32),   # 3,500 train pictures
+        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),  # kept out of validation
+        "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
     },
     "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
         "smoke": RunSize(n_train=64, n_test=100, epochs=1, batch_size=32),
@@ -117,9 +117,9 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=2, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=5, batch_size=64),
     },
-    "vqa.train": {  # stage 2: easy-VQA questions (38,575 train / 9,673 test); batch = pictures
-        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=32),
+    "vqa.train": {  # stage 2, per seed and variant; of the 33,833 questions on 3,500 train pictures
+        "smoke": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=32),   # (batch = pictures)
+        "standard": RunSize(n_train=16_000, n_test=None, epochs=4, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=32),
     },
     "generation.judge": {  # classifier of colour and shape on real 32 px pictures (4,000 train)
