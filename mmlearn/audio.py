@@ -395,3 +395,96 @@ def voice_image_loss(model: nn.Module, batch) -> torch.Tensor:
     images, recordings, digits = batch
     audio_emb, image_emb, scale = model(images, recordings)
     return contrastive_loss(audio_emb, image_emb, scale, pair_ids=digits)
+
+
+# --- voice commands: a small command language, its parser and the machine that executes it ---
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+CLEAR_PHRASES = ("clear", "clear the board", "start again")
+_TEMPLATES = {"show": ("show me {a} {d}", "show {d}", "display {a} {d}"),
+              "add": ("add {d}", "add {a} {d}", "add another {d}")}
+ACTIONS = tuple([("show", d) for d in range(10)] + [("add", d) for d in range(10)] + [("clear", None)])
+
+
+def command_phrases() -> list[tuple[str, tuple[str, int | None]]]:
+    """Every phrase of the command language with the action it asks for, such as
+    ``("show me a seven", ("show", 7))``, ``("add an eight", ("add", 8))``, ``("clear", ("clear", None))``."""
+    phrases = []
+    for verb, templates in _TEMPLATES.items():
+        for d, word in enumerate(DIGIT_WORDS):
+            article = "an" if word == "eight" else "a"
+            phrases += [(t.format(a=article, d=word), (verb, d)) for t in templates]
+    return phrases + [(p, ("clear", None)) for p in CLEAR_PHRASES]
+
+
+def parse_command(transcript: str) -> tuple[str, int | None] | None:
+    """The action a transcript asks for, or None if it is not a command.
+
+    Reads the first verb (show/display, add/plus, clear/start again) and the first digit after
+    it, written as a word or a numeral, ignoring case, punctuation and filler words:
+    ``"Show me a 7."`` -> ``("show", 7)``.
+    """
+    import re
+
+    words = re.findall(r"[a-z]+|\d", str(transcript).lower())
+    for i, word in enumerate(words):
+        if word == "clear" or (word == "start" and words[i + 1:i + 2] == ["again"]):
+            return ("clear", None)
+        verb = {"show": "show", "display": "show", "add": "add", "plus": "add"}.get(word)
+        if verb is None:
+            continue
+        for later in words[i + 1:]:
+            if later.isdigit():
+                return (verb, int(later))
+            if later in DIGIT_WORDS:
+                return (verb, DIGIT_WORDS.index(later))
+        return None
+    return None
+
+
+class DigitBoard:
+    """The state a command acts on: a row of digits on a board (at most ``capacity``).
+
+    ``show d`` replaces the row by ``[d]``, ``add d`` appends ``d``, ``clear`` empties it; an
+    unrecognised command (None) leaves it as it was. :meth:`apply` returns the new row.
+    """
+
+    def __init__(self, capacity: int = 8):
+        self.capacity, self.digits = capacity, []
+
+    def apply(self, action: tuple[str, int | None] | None) -> list[int]:
+        if action is not None and action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; expected one of mmlearn.audio.ACTIONS "
+                             "or None")
+        if action is None:
+            return list(self.digits)
+        verb, digit = action
+        if verb == "clear":
+            self.digits = []
+        elif verb == "show":
+            self.digits = [digit]
+        elif len(self.digits) < self.capacity:
+            self.digits.append(digit)
+        return list(self.digits)
+
+
+def spoken_commands(voices, words_per_minute=(160,), frames: int = 64, features=None):
+    """Every command phrase in every voice and rate, as zero-padded features.
+
+    ``features(waveform, rate)`` gives (frames, 13) per utterance, :func:`mfcc` by default
+    (``mmlearn.speech.features`` normalises them per utterance). Returns (features float32
+    (N, ``frames``, 13), action index int64 (N,) into :data:`ACTIONS`, phrase texts, voice of
+    each row).
+    """
+    features = mfcc if features is None else features
+    from mmlearn.data import pad_sequences
+
+    feats, labels, texts, who = [], [], [], []
+    for voice in voices:
+        for wpm in words_per_minute:
+            for text, action in command_phrases():
+                feats.append(features(*synthesize(text, voice=voice, words_per_minute=wpm)))
+                labels.append(ACTIONS.index(action))
+                texts.append(text)
+                who.append(voice)
+    return pad_sequences(feats, frames), np.array(labels, dtype=np.int64), texts, who

@@ -190,3 +190,38 @@ def test_griffin_lim_gives_back_a_sound_with_that_spectrogram(spoken):
 def test_mfcc_rejects_bad_audio_saying_how_to_fix_it(bad, rate, message):
     with pytest.raises(ValueError, match=message):
         audio.mfcc(bad, rate)
+
+
+# --- voice commands ------------------------------------------------------------------------------
+
+def test_every_command_phrase_parses_to_its_action():
+    phrases = audio.command_phrases()
+    assert len(phrases) == 63 and {a for _, a in phrases} == set(audio.ACTIONS)
+    assert all(audio.parse_command(text) == action for text, action in phrases)
+
+
+@pytest.mark.parametrize("transcript, action", [
+    ("Show me a 7.", ("show", 7)), ("Add, uh, three!", ("add", 3)), ("plus nine", ("add", 9)),
+    ("Start again.", ("clear", None)), ("show me the money", None), ("hello there", None),
+    ("seven", None),
+])
+def test_parse_command_reads_verb_and_digit_from_a_transcript(transcript, action):
+    assert audio.parse_command(transcript) == action
+
+
+def test_digit_board_executes_show_add_clear():
+    board = audio.DigitBoard(capacity=3)
+    assert board.apply(("show", 4)) == [4]
+    assert board.apply(("add", 2)) == [4, 2]
+    assert board.apply(None) == [4, 2]                        # not understood: nothing happens
+    board.apply(("add", 1)), board.apply(("add", 9))
+    assert board.digits == [4, 2, 1]                         # full board keeps its digits
+    assert board.apply(("clear", None)) == []
+    with pytest.raises(ValueError, match="ACTIONS"):
+        board.apply(("jump", 3))
+
+
+def test_spoken_commands_gives_one_padded_row_per_phrase_and_voice():
+    x, y, texts, voices = audio.spoken_commands(["en-us"], frames=64)
+    assert x.shape == (63, 64, 13) and y.shape == (63,) and len(texts) == len(voices) == 63
+    assert [audio.ACTIONS[k] for k in y] == [audio.parse_command(t) for t in texts]
