@@ -147,6 +147,16 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=100),
         "full": RunSize(n_train=None, n_test=None, epochs=30, batch_size=100),
     },
+    "voice.commands": {  # spoken-command classifier (756 train utterances); n_test for Whisper
+        "smoke": RunSize(n_train=None, n_test=8, epochs=2, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=63, epochs=20, batch_size=32),
+        "full": RunSize(n_train=None, n_test=189, epochs=40, batch_size=32),
+    },
+    "tts.mel": {  # text -> mel model per seed; n_train words (x2 voices), n_test words judged
+        "smoke": RunSize(n_train=150, n_test=10, epochs=2, batch_size=32),
+        "standard": RunSize(n_train=800, n_test=100, epochs=14, batch_size=32),
+        "full": RunSize(n_train=3000, n_test=500, epochs=40, batch_size=32),
+    },
     # --- Appendix: scaling out (data-parallel training) ---
     "scaling.formula": {  # FormulaNet, one process vs two under torchrun, and Keras mirrored
         "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
