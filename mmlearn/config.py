@@ -77,6 +77,25 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=10_000, n_test=2_000, epochs=10, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
     },
+    # Chapter 4's ablations, 3 seeds each: n_train = training images (the rest of the training
+    # split), n_test = validation images cut from the training split, epochs = passes over n_train.
+    "deconv.ablation": {  # FormulaNet with / without c_R; a small pooled ArticleNet, stride 2 / 1
+        "smoke": RunSize(n_train=256, n_test=128, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=3000, n_test=1000, epochs=1, batch_size=32),
+        "full": RunSize(n_train=None, n_test=5000, epochs=10, batch_size=64),
+    },
+    # Chapter 5: a FormulaNet whose Dense layer reads a 4x4x32 map, trained in Keras, copied over.
+    "deconv.flatten_copy": {
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=2, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+    },
+    # Chapter 7: small decoders (transposed 3x3 / 4x4, resize-conv) trained to redraw digits.
+    "outlook.checkerboard": {
+        "smoke": RunSize(n_train=512, n_test=128, epochs=1, batch_size=64),
+        "standard": RunSize(n_train=2000, n_test=500, epochs=2, batch_size=64),
+        "full": RunSize(n_train=2000, n_test=None, epochs=2, batch_size=64),  # brief on purpose
+    },
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
     # Fusion of digit images and spoken digits: each of 4 models trained once per seed (3 seeds).
     "fusion.compare": {

@@ -52,12 +52,14 @@ def conv_block(x, filters: int, kernel_size: int = 3, stride: int = 1,
 
 def deconv_block(x, filters: int, kernel_size: int = 4, stride: int = 2, batch_norm: bool = True,
                  activation: bool = True, bn_momentum: float = ARTICLE_BN_MOMENTUM,
-                 name: str | None = None):
+                 name: str | None = None, mirrored: bool = True):
     """Conv2DTranspose (反卷积) -> BatchNormalization -> ReLU: upsample by ``stride``.
 
-    ``(B, H, W, C) -> (B, H * stride, W * stride, filters)``.
+    ``(B, H, W, C) -> (B, H * stride, W * stride, filters)``. ``mirrored=False`` allows the
+    asymmetric ``"same"`` padding (4x4 at stride 1) that a PyTorch twin cannot reproduce.
     """
-    same_padding(kernel_size, stride)
+    if mirrored:
+        same_padding(kernel_size, stride)
     x = layers.Conv2DTranspose(filters, kernel_size, strides=stride, padding="same",
                                name=name and f"{name}_deconv")(x)
     if batch_norm:
@@ -86,17 +88,30 @@ def _check_image_size(image_size: int, multiple: int) -> int:
 # --- the article's network ---------------------------------------------------------------------
 
 def ArticleNet(in_channels: int = 3, n_classes: int = 10, image_size: int = 32,
-               widths=(32, 64, 128), head: str = "flatten") -> keras.Model:
-    """The article's code, layer for layer; ``head="pool"`` swaps Flatten for global pooling."""
+               widths=(32, 64, 128), head: str = "flatten", up_stride: int = 2,
+               bn_momentum: float = ARTICLE_BN_MOMENTUM) -> keras.Model:
+    """The article's code, layer for layer; ``head="pool"`` swaps Flatten for global pooling.
+
+    ``up_stride=1`` (Keras only, with ``head="pool"``) is the control of chapter I.4: the very
+    same layers and parameters, but the transposed convolutions keep the grid at its input size
+    instead of doubling it, so the network sees exactly what the upsampled one sees, minus the
+    upsampling. ``bn_momentum``: the article keeps Keras' 0.99, whose running statistics need
+    about a thousand steps to settle; a short run wants 0.9.
+    """
     n_classes = check_n_classes(n_classes)
     widths = check_widths(widths, "widths")
     if head not in ("flatten", "pool"):
         raise ValueError(f"head must be 'flatten' (the article) or 'pool', got {head!r}")
+    if up_stride not in (1, 2) or (up_stride == 1 and head != "pool"):
+        raise ValueError(f"up_stride must be 2 (the article) or 1 with head='pool' (the control "
+                         f"that keeps the grid), got up_stride={up_stride!r}, head={head!r}")
     inputs = keras.Input(shape=(_check_image_size(image_size, 1), image_size, in_channels))
     x = inputs
     for i, w in enumerate(widths, 1):
-        x = conv_block(x, w, 3, 1, name=f"stage{i}")        # (B, S, S, c) -> (B, S, S, w)
-        x = deconv_block(x, w, 4, 2, name=f"stage{i}_up")   # (B, S, S, w) -> (B, 2S, 2S, w)
+        x = conv_block(x, w, 3, 1, bn_momentum, name=f"stage{i}")   # (B, S, S, c) -> (B, S, S, w)
+        # (B, S, S, w) -> (B, 2S, 2S, w), or (B, S, S, w) at up_stride=1
+        x = deconv_block(x, w, 4, up_stride, bn_momentum=bn_momentum, name=f"stage{i}_up",
+                         mirrored=up_stride == 2)
     if head == "flatten":
         x = layers.Flatten(name="flatten")(x)               # (B, 256, 256, c) -> (B, 256 * 256 * c)
     else:
@@ -184,6 +199,28 @@ def compile_classifier(model: keras.Model, lr: float = 1e-3) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
+    return model
+
+
+def train_steps(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int, batch_size: int,
+                seed: int = 0) -> keras.Model:
+    """``steps`` Adam steps (:func:`compile_classifier`) on shuffled batches of ``(x, y)``, one
+    epoch's shuffle after another. ``seed`` fixes the batch order (seed the initial weights with
+    ``mm.seed_everything`` before building the model). Returns the trained ``model``."""
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}")
+    if len(x) != len(y) or len(x) < batch_size:
+        raise ValueError(f"need as many labels as images and at least one batch: got {len(x)} "
+                         f"images, {len(y)} labels, batch_size {batch_size}")
+    rng = np.random.default_rng(seed)
+    if not model.compiled:
+        compile_classifier(model)
+    per_epoch = len(x) // batch_size
+    order = np.concatenate([rng.permutation(len(x))[:per_epoch * batch_size]
+                            for _ in range(-(-steps // per_epoch))])
+    for step in range(steps):
+        rows = order[step * batch_size:(step + 1) * batch_size]
+        model.train_on_batch(x[rows], y[rows])
     return model
 
 

@@ -8,7 +8,8 @@ frames of speech). Then five variants are compared:
 ============  ==========================================================================
 image         image encoder -> adaptive average pooling to 4x4 -> dense
 audio         audio encoder -> dense
-early         both encoders' feature vectors concatenated -> one joint classifier
+early         both encoders' feature vectors concatenated -> one joint classifier, its hidden
+              layer sized to match deconv's parameter count
 late          the image and audio models trained apart; their log-probabilities added
 deconv        the audio vector drawn onto the image's 14x14 grid by transposed
               convolutions, stacked with the image feature map, convolved jointly
@@ -238,15 +239,32 @@ class AudioOnly(nn.Module):
         return self.head(self.encoder(audio))
 
 
-class EarlyFusion(nn.Module):
-    """Feature-level fusion: [image vector, audio vector] -> hidden layer -> logits."""
+def n_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    def __init__(self, width: int = 16):
+
+class EarlyFusion(nn.Module):
+    """Feature-level fusion: [image vector, audio vector] -> hidden layer -> logits.
+
+    ``hidden=None`` sizes the hidden layer so that the model has as many parameters as
+    ``DeconvFusion(width)`` (to within one hidden unit): the two learned fusions are compared
+    at matched capacity.
+    """
+
+    def __init__(self, width: int = 16, hidden: int | None = None):
         super().__init__()
         self.image, self.audio = ImageEncoder(width), AudioEncoder(width)
         joint = self.image.out_features + self.audio.out_features
-        self.head = nn.Sequential(nn.Linear(joint, joint), nn.ReLU(inplace=True),
-                                  nn.Linear(joint, N_CLASSES))
+        if hidden is None:
+            encoders = n_parameters(self.image) + n_parameters(self.audio)
+            per_unit = joint + 1 + N_CLASSES          # one hidden unit: its weights, bias, output weights
+            hidden = max(1, round((n_parameters(DeconvFusion(width)) - encoders - N_CLASSES) / per_unit))
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden must be a positive number of units (or None to match "
+                             f"DeconvFusion's parameter count), got {hidden!r}")
+        self.head = nn.Sequential(nn.Linear(joint, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, N_CLASSES))
 
     def forward(self, image, audio):
         return self.head(torch.cat([self.image(image), self.audio(audio)], dim=1))  # (B, 4w) -> (B, 10)

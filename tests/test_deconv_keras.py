@@ -76,3 +76,29 @@ def test_build_by_name():
     assert dk.build("article", widths=(2, 2, 2), image_size=4).name == "ArticleNet"
     with pytest.raises(ValueError, match="unknown network"):
         dk.build("vgg")
+
+
+def test_article_net_at_stride_one_keeps_the_grid_and_the_parameters():
+    up = dk.ArticleNet(widths=(8,), head="pool", bn_momentum=0.9)
+    same = dk.ArticleNet(widths=(8,), head="pool", up_stride=1, bn_momentum=0.9)
+    assert dk.parameter_counts(up) == dk.parameter_counts(same)
+    assert up.get_layer("stage1_up_deconv").output.shape[1:3] == (64, 64)
+    assert same.get_layer("stage1_up_deconv").output.shape[1:3] == (32, 32)
+    with pytest.raises(ValueError, match="up_stride"):
+        dk.ArticleNet(up_stride=1)                      # the Flatten head would change size
+    with pytest.raises(ValueError, match="up_stride"):
+        dk.ArticleNet(head="pool", up_stride=3)
+
+
+def test_train_steps_lowers_the_loss_and_checks_its_input():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 16, 16, 3), dtype=np.float32)
+    y = (x[..., 0].mean(axis=(1, 2)) > 0.5).astype(np.int64)
+    model = dk.compile_classifier(dk.FormulaNet(n_classes=2, widths=(4, 8), up_widths=(4,), image_size=16))
+    before = model.evaluate(x, y, verbose=0)[0]
+    dk.train_steps(model, x, y, steps=30, batch_size=16)
+    assert model.evaluate(x, y, verbose=0)[0] < before
+    with pytest.raises(ValueError, match="at least one batch"):
+        dk.train_steps(model, x[:8], y[:8], steps=1, batch_size=16)
+    with pytest.raises(ValueError, match="at least 1"):
+        dk.train_steps(model, x, y, steps=0, batch_size=16)

@@ -107,3 +107,12 @@ def test_runner_reports_every_variant_per_seed():
     assert results.best(fu.VARIANTS) in fu.VARIANTS
     assert "variant" in results.table()
     mm.seed_everything(0)
+
+
+def test_early_and_deconv_fusion_have_matched_capacity():
+    for width in (4, 8, 16):
+        early, deconv = (fu.n_parameters(fu.build(v, width=width)) for v in ("early", "deconv"))
+        assert abs(early - deconv) <= 0.01 * deconv, (width, early, deconv)
+    assert fu.n_parameters(fu.EarlyFusion(8, hidden=10)) < fu.n_parameters(fu.build("early", width=8))
+    with pytest.raises(ValueError, match="hidden"):
+        fu.EarlyFusion(8, hidden=0)
