@@ -65,7 +65,9 @@ def arctic_recording() -> tuple[np.ndarray, int]:
 
 def add_noise(waveform, snr_db: float, seed: int = 0) -> np.ndarray:
     """``waveform`` plus white Gaussian noise at ``snr_db`` dB signal-to-noise ratio:
-    10 log10(mean(signal^2) / mean(noise^2)) = snr_db. ``inf`` returns the signal unchanged."""
+    10 log10(mean(signal^2) / mean(noise^2)) = snr_db. ``inf`` returns the signal unchanged.
+    Where the sum would leave [-1, 1], all of it is scaled down to a peak of 1, which keeps
+    the ratio."""
     x = audio.as_waveform(waveform, RATE)
     if np.isposinf(snr_db):
         return x.copy()
@@ -76,7 +78,8 @@ def add_noise(waveform, snr_db: float, seed: int = 0) -> np.ndarray:
         raise ValueError("the waveform is silent, so no signal-to-noise ratio can be set")
     noise = np.random.default_rng(seed).standard_normal(len(x))
     noise *= np.sqrt(power / 10 ** (snr_db / 10) / np.mean(noise ** 2))
-    return (x + noise).astype(np.float32)
+    noisy = x + noise
+    return (noisy / max(1.0, float(np.abs(noisy).max()))).astype(np.float32)
 
 
 # --- scoring -------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def test_add_noise_sets_the_signal_to_noise_ratio(arctic):
         noise = speech.add_noise(x, snr, seed=1) - x
         measured = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2))
         assert measured == pytest.approx(snr, abs=0.01)
+    loud = speech.add_noise(x, -10.0, seed=1)      # x + noise would leave [-1, 1]: scaled to a peak of 1
+    assert np.abs(loud).max() == pytest.approx(1.0) and np.corrcoef(loud, x)[0, 1] > 0.2
     assert np.array_equal(speech.add_noise(x, np.inf), x)
     assert not np.array_equal(speech.add_noise(x, 10, seed=0), speech.add_noise(x, 10, seed=1))
     with pytest.raises(ValueError, match="silent"):
