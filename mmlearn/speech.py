@@ -82,6 +82,14 @@ def add_noise(waveform, snr_db: float, seed: int = 0) -> np.ndarray:
     return (noisy / max(1.0, float(np.abs(noisy).max()))).astype(np.float32)
 
 
+def synthetic_speech(text: str, voice: str = "en-us", words_per_minute: int = 160) -> np.ndarray:
+    """``text`` spoken by eSpeak NG (:func:`mmlearn.audio.synthesize`) at :data:`RATE`, for the
+    recognisers; scaled down to a peak of 1 where resampling's ripple overshoots it."""
+    wave, rate = audio.synthesize(text, voice, words_per_minute)
+    wave = audio.resample(wave, rate, RATE)
+    return wave / max(1.0, float(np.abs(wave).max()))
+
+
 # --- scoring -------------------------------------------------------------------------------
 
 def normalize(text: str) -> str:

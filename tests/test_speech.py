@@ -150,3 +150,9 @@ def test_recognize_digits_returns_one_string_per_utterance():
     d = speech.digit_speech(3, ["en-us"], seed=1)
     texts = speech.recognize_digits(speech.CTCRecognizer(), d.features, d.lengths, batch_size=2)
     assert len(texts) == 3 and all(set(t.split()) <= set(speech.DIGIT_WORDS) for t in texts)
+
+
+def test_synthetic_speech_is_16khz_within_range_and_heard_by_whisper():
+    wave = speech.synthetic_speech("four one seven two", "en-gb-x-rp")
+    assert wave.dtype == np.float32 and np.abs(wave).max() <= 1.0
+    assert speech.word_error_rate("four one seven two", speech.transcribe(wave, speech.RATE)) == 0.0
