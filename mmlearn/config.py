@@ -161,6 +161,16 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64),
         "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
     },
+    "speech.noise": {  # ch. II.5d: utterances x 5 SNRs x 2 noise draws x 2 recognisers (not trained)
+        "smoke": RunSize(n_train=None, n_test=2, epochs=0, batch_size=1),
+        "standard": RunSize(n_train=None, n_test=4, epochs=0, batch_size=1),
+        "full": RunSize(n_train=None, n_test=8, epochs=0, batch_size=1),
+    },
+    "speech.ctc": {  # ch. II.5d: CTC digit strings, 3 seeds; n_test = held-out-voice (and val) strings
+        "smoke": RunSize(n_train=96, n_test=48, epochs=1, batch_size=16),
+        "standard": RunSize(n_train=600, n_test=300, epochs=5, batch_size=16),
+        "full": RunSize(n_train=4000, n_test=1000, epochs=30, batch_size=32),
+    },
     "voice.retrieval": {  # spoken digit -> handwritten digit images, contrastive joint space
         "smoke": RunSize(n_train=500, n_test=200, epochs=1, batch_size=100),
         "standard": RunSize(n_train=None, n_test=None, epochs=3, batch_size=100),
