@@ -137,11 +137,14 @@ def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 160) -> 
 
 
 def resample(waveform, from_rate: int, to_rate: int) -> np.ndarray:
-    """``waveform`` resampled from ``from_rate`` to ``to_rate`` Hz (polyphase, anti-aliased)."""
+    """``waveform`` resampled from ``from_rate`` to ``to_rate`` Hz (polyphase, anti-aliased), and
+    still a waveform every function here accepts: where the filter's ripple overshoots [-1, 1]
+    (a waveform near full scale does), it is scaled down to a peak of 1."""
     x = as_waveform(waveform, from_rate)
     if not isinstance(to_rate, (int, np.integer)) or to_rate <= 0:
         raise ValueError(f"to_rate must be a positive int in Hz, got {to_rate!r}")
-    return _resample(x, from_rate, to_rate)
+    y = _resample(x, from_rate, to_rate)
+    return y / max(1.0, float(np.abs(y).max(initial=0.0)))
 
 
 def _resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -84,10 +84,9 @@ def add_noise(waveform, snr_db: float, seed: int = 0) -> np.ndarray:
 
 def synthetic_speech(text: str, voice: str = "en-us", words_per_minute: int = 160) -> np.ndarray:
     """``text`` spoken by eSpeak NG (:func:`mmlearn.audio.synthesize`) at :data:`RATE`, for the
-    recognisers; scaled down to a peak of 1 where resampling's ripple overshoots it."""
+    recognisers."""
     wave, rate = audio.synthesize(text, voice, words_per_minute)
-    wave = audio.resample(wave, rate, RATE)
-    return wave / max(1.0, float(np.abs(wave).max()))
+    return audio.resample(wave, rate, RATE)
 
 
 # --- scoring -------------------------------------------------------------------------------

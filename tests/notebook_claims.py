@@ -5,6 +5,20 @@ per profile cannot hold; this module rewrites a cell so that they are evaluated 
 not enforced, while every other assert stays a check.
 """
 import ast
+import io
+import re
+import tokenize
+
+CLAIM_MARK = re.compile(r"#\s*claim\b")
+
+
+def _claim_lines(source: str) -> set[int]:
+    """The lines of ``source`` that carry a ``# claim`` comment."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return set()
+    return {t.start[0] for t in tokens if t.type == tokenize.COMMENT and CLAIM_MARK.match(t.string)}
 
 
 def _mentions(node: ast.AST, names: set[str]) -> bool:
@@ -26,7 +40,9 @@ def relax_profile_claims(source: str, profile_names: set[str] | None = None) -> 
     on the profile (``{"smoke": ..., "standard": ..., "full": ...}[mm.get_profile()]``), cannot
     hold. An assert counts as such a claim when its condition calls ``get_profile()``, reads a
     name set from it (directly or through other such names), or sits in an ``if`` or ``while``
-    whose test does. Each claim still runs, so an error in computing it (a missing key, a wrong
+    whose test does. A check of a trained result with no threshold to vary by profile (fusion
+    beats either modality alone, say) is marked by a ``# claim`` comment on one of its lines.
+    Each claim still runs, so an error in computing it (a missing key, a wrong
     shape, a name that does not exist) still fails; only a false result is printed instead of
     raised. Every other assert (shapes, parameter counts, exact numerics, sizes) stays as it is.
     Source that is not plain Python (cell magics) is returned unchanged.
@@ -39,6 +55,7 @@ def relax_profile_claims(source: str, profile_names: set[str] | None = None) -> 
         tree = ast.parse(source)
     except SyntaxError:
         return source
+    marked = _claim_lines(source)
     tainted = set() if profile_names is None else profile_names
     changed = True
     while changed:  # names set from the profile, and from those names, to a fixed point
@@ -70,7 +87,8 @@ def relax_profile_claims(source: str, profile_names: set[str] | None = None) -> 
             return node
 
         def visit_Assert(self, node):
-            if not (self.depth or _mentions(node.test, tainted)):
+            lines = set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            if not (self.depth or _mentions(node.test, tainted) or lines & marked):
                 return node
             note = ast.parse(f"print('dry run, claim not enforced after a few steps:', "
                              f"{ast.unparse(node.test)!r})").body[0]

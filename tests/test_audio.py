@@ -225,3 +225,12 @@ def test_spoken_commands_gives_one_padded_row_per_phrase_and_voice():
     x, y, texts, voices = audio.spoken_commands(["en-us"], frames=64)
     assert x.shape == (63, 64, 13) and y.shape == (63,) and len(texts) == len(voices) == 63
     assert [audio.ACTIONS[k] for k in y] == [audio.parse_command(t) for t in texts]
+
+
+def test_resample_of_a_full_scale_waveform_is_still_a_waveform():
+    rate = 22050  # a square wave at full scale: the anti-aliasing filter's ripple overshoots 1
+    square = np.sign(np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    assert np.abs(audio._resample(square, rate, audio.ASR_RATE)).max() > 1.0
+    out = audio.resample(square, rate, audio.ASR_RATE)
+    assert np.abs(out).max() == pytest.approx(1.0)
+    audio.as_waveform(out, audio.ASR_RATE)  # accepted as it is, by every function here

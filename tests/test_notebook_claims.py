@@ -50,3 +50,16 @@ def test_names_set_from_the_profile_carry_over_to_later_cells(capsys, monkeypatc
     assert names == {"profile"} and "claim not enforced" in capsys.readouterr().out
     with pytest.raises(AssertionError):  # no profile in it: enforced
         exec(relax_profile_claims("assert score < 0.05", names), namespace)
+
+
+def test_a_claim_without_a_threshold_is_marked_by_a_comment(capsys):
+    cell = ("assert fused > max(image, audio), (fused, image, audio)  # claim\n"
+            "assert (fused >\n        0.0)  # claim: the mark may sit on any line of the assert\n"
+            "assert image < 1  # a comment that is not the mark\n"
+            "assert label != '# claim'\n")
+    run_cell(cell, fused=-0.5, image=0.6, audio=0.2, label='')  # a few steps: fusion not yet ahead
+    assert capsys.readouterr().out.count("claim not enforced") == 2
+    with pytest.raises(AssertionError):
+        run_cell(cell, fused=0.5, image=1.0, audio=0.2, label='')  # an unmarked assert stays a check
+    with pytest.raises(AssertionError):
+        run_cell(cell, fused=0.7, image=0.6, audio=0.2, label="# claim")  # the mark inside a string is no mark
