@@ -515,8 +515,8 @@ def fit_on_captions(model: DualEncoder, images: torch.Tensor, caption_ids, capti
                     *, epochs: int, batch_size: int, lr: float = 3e-3, evaluate=None,
                     verbose: bool = True) -> dict[str, list[float]]:
     """Train the image tower, both projection heads and the temperature on (picture, caption)
-    pairs with AdamW and a one-cycle schedule (warm-up, then annealing: a from-scratch ResNet
-    with batch normalisation stalls near chance at a constant rate). Returns ``fit``'s history."""
+    pairs with AdamW and a one-cycle schedule (:func:`mmlearn.training.one_cycle_adamw`: warm-up,
+    then annealing). Returns ``fit``'s history."""
     if model.text.frozen is False:
         raise ValueError("fit_on_captions trains on cached caption features, so the text tower must "
                          "be frozen (TextEncoder(freeze=True)); train a trainable one with training.fit")
@@ -529,10 +529,7 @@ def fit_on_captions(model: DualEncoder, images: torch.Tensor, caption_ids, capti
     batches = training.ArrayBatches(images, caption_ids, batch_size=batch_size, drop_last=True)
     if len(batches) == 0:
         raise ValueError(f"batch_size={batch_size} exceeds the {len(images)} training pairs")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
-                                                   total_steps=epochs * len(batches))
-    optimizer.register_step_post_hook(lambda *_: schedule.step())  # one schedule step per batch
+    optimizer = training.one_cycle_adamw(model, lr, epochs * len(batches))
     return training.fit(model, batches, cached_caption_loss(caption_features), epochs=epochs,
                         optimizer=optimizer, evaluate=evaluate, verbose=verbose)
 

@@ -86,10 +86,7 @@ def fit_tagger(model: nn.Module, images, targets, *, epochs: int, batch_size: in
     batches = training.ArrayBatches(images, targets, batch_size=batch_size, drop_last=True)
     if len(batches) == 0:
         raise ValueError(f"batch_size={batch_size} exceeds the {len(images)} training pictures")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
-                                                   total_steps=epochs * len(batches))
-    optimizer.register_step_post_hook(lambda *_: schedule.step())
+    optimizer = training.one_cycle_adamw(model, lr, epochs * len(batches))
     loss_fn = _bce if caption_features is None else cm.cached_caption_loss(caption_features)
     return training.fit(model, batches, loss_fn, epochs=epochs, optimizer=optimizer,
                         evaluate=evaluate, verbose=verbose)

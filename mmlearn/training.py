@@ -74,6 +74,22 @@ def _mean_loss(losses: list[torch.Tensor], sizes: list[int]) -> float:
     return float(torch.stack(losses).to("cpu", dtype) @ weights / weights.sum())
 
 
+def one_cycle_adamw(model: torch.nn.Module, lr: float, total_steps: int, *,
+                    weight_decay: float = 1e-4, warmup: float = 0.15) -> torch.optim.AdamW:
+    """AdamW over ``model``'s trainable parameters whose learning rate follows a one-cycle
+    schedule over ``total_steps`` optimiser steps: warmed up to ``lr`` for the first ``warmup``
+    share of them, then annealed. The schedule advances with every ``optimizer.step()``, so
+    :func:`fit` needs nothing more than this optimizer."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                  weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=warmup,
+                                                   total_steps=total_steps)
+    optimizer.register_step_post_hook(lambda *_: schedule.step())
+    return optimizer
+
+
 def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs: int,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
         evaluate: Callable[[torch.nn.Module], dict] | None = None,

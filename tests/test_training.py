@@ -68,3 +68,20 @@ def test_array_batches_are_copies_in_order_without_shuffle():
     assert [b[0].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     batches[0][0].zero_()  # a batch is the loop's to change, not a view of the data
     assert x.tolist() == list(range(10))
+
+
+def test_one_cycle_adamw_warms_up_then_anneals_with_each_step():
+    model = torch.nn.Linear(3, 1)
+    frozen = torch.nn.Linear(3, 1).requires_grad_(False)
+    optimizer = training.one_cycle_adamw(torch.nn.Sequential(model, frozen), lr=0.1, total_steps=20)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 2   # the frozen layer is left out
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        model(torch.ones(1, 3)).sum().backward()
+        optimizer.step()
+    peak = int(np.argmax(rates))
+    assert rates[0] < 0.01 and rates[peak] == pytest.approx(0.1, rel=0.05) and 1 <= peak <= 4
+    assert rates[-1] < 0.01 and all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:]))
+    with pytest.raises(ValueError, match="total_steps"):
+        training.one_cycle_adamw(model, lr=0.1, total_steps=0)
