@@ -115,9 +115,9 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
     },
-    "image_text.contrastive": {  # ResNet18 (small stem) + frozen BERT on easy-VQA captions, 32 px
-        "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),
+    "image_text.contrastive": {  # ResNet18 (small stem) + frozen BERT, 32 px; 3 seeds, 6 classes held out
+        "smoke": RunSize(n_train=128, n_test=100, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     "annotation.contrastive": {  # ch. 5a: two-tower model and tag classifier, 3 seeds each, on the
