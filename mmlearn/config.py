@@ -125,10 +125,10 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=6, batch_size=32),  # kept out of validation
         "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
     },
-    "outlook.gap": {  # ch. 7: short two-tower trainings at two temperatures, 32 px pictures
-        "smoke": RunSize(n_train=64, n_test=100, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=320, n_test=300, epochs=1, batch_size=32),
-        "full": RunSize(n_train=None, n_test=None, epochs=3, batch_size=64),
+    "outlook.gap": {  # ch. 7: chapter 4's recipe on all pairs, then on 1/16 and 1/4 of them
+        "smoke": RunSize(n_train=96, n_test=100, epochs=1, batch_size=32),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=32),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
     },
     # --- Part II, chapters 5-8: applications, tools, outlook, FAQ ---
     "vqa.tower": {  # stage 1: the image tower names colour and shape of 4,000 train pictures
