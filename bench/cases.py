@@ -196,6 +196,6 @@ def generation(which: str) -> Case:
 
 def all_cases() -> list[Callable[[], Case]]:
     """Constructors, not cases: building one imports only what it needs."""
-    return [formula_net, *(lambda v=v: fusion(v) for v in ("image", "audio", "early", "deconv")),
+    return [formula_net, *(lambda v=v: fusion(v) for v in ("image", "audio", "concat", "deconv")),
             dual_encoder, vqa_tower, vqa_model, spoken_digits, voice_retrieval,
             lambda: generation("generator"), lambda: generation("judge")]

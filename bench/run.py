@@ -110,7 +110,7 @@ def section_models(args, s, device) -> None:
 
     heading("Evaluation: training.predict vs a direct no_grad loop")
     evaluated = []
-    for make in _selected([cases.formula_net, *(lambda v=v: cases.fusion(v) for v in ("early", "deconv")),
+    for make in _selected([cases.formula_net, *(lambda v=v: cases.fusion(v) for v in ("concat", "deconv")),
                            cases.spoken_digits], args.models):
         evaluated.append(lo.measure_predict(make(), device, s["repeats"]))
     print(table(["model", "batch", "inputs", "predict items/s", "hand items/s", "predict/hand"],

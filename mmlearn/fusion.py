@@ -1,4 +1,5 @@
-"""Two modalities of one digit: unimodal models, early, late and transposed-convolution fusion.
+"""Two modalities of one digit: unimodal models, and fusion by concatenation, by late voting and
+by transposed convolutions.
 
 The data are :func:`mmlearn.data.paired_digits`: a handwritten digit (28x28 image) paired by
 label with a spoken recording of the same digit (MFCC frames). Both are easy on their own, so
@@ -8,11 +9,13 @@ frames of speech). Then five variants are compared:
 ============  ==========================================================================
 image         image encoder -> adaptive average pooling to 4x4 -> dense
 audio         audio encoder -> dense
-early         both encoders' feature vectors concatenated -> one joint classifier, its hidden
-              layer sized to match deconv's parameter count
+concat        both encoders' feature vectors concatenated -> one joint classifier, its hidden
+              layer sized to match deconv's parameter count (intermediate fusion)
 late          the image and audio models trained apart; their log-probabilities added
+              (late fusion)
 deconv        the audio vector drawn onto the image's 14x14 grid by transposed
               convolutions, stacked with the image feature map, convolved jointly
+              (intermediate fusion)
 ============  ==========================================================================
 
 All models take ``(image, audio)``: image float32 (B, 1, 28, 28) in [0, 1]-ish units, audio
@@ -38,8 +41,8 @@ from mmlearn.training import ArrayBatches, fit, predict
 N_CLASSES = 10
 N_MFCC = 13
 POOLED = 4  # side of the grid that adaptive pooling leaves
-VARIANTS = ("image", "audio", "early", "late", "deconv")
-FUSIONS = ("early", "late", "deconv")
+VARIANTS = ("image", "audio", "concat", "late", "deconv")
+FUSIONS = ("concat", "late", "deconv")
 
 
 # --- corruption: make each modality weak on its own ------------------------------------------
@@ -244,8 +247,8 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-class EarlyFusion(nn.Module):
-    """Feature-level fusion: [image vector, audio vector] -> hidden layer -> logits.
+class ConcatFusion(nn.Module):
+    """Intermediate fusion by concatenation: [image vector, audio vector] -> hidden layer -> logits.
 
     ``hidden=None`` sizes the hidden layer so that the model has as many parameters as
     ``DeconvFusion(width)`` (to within one hidden unit): the two learned fusions are compared
@@ -314,11 +317,11 @@ class DeconvFusion(nn.Module):
         return self.head(x)
 
 
-TRAINABLE = {"image": ImageOnly, "audio": AudioOnly, "early": EarlyFusion, "deconv": DeconvFusion}
+TRAINABLE = {"image": ImageOnly, "audio": AudioOnly, "concat": ConcatFusion, "deconv": DeconvFusion}
 
 
 def build(variant: str, width: int = 16) -> nn.Module:
-    """A fresh model of ``variant`` ("image", "audio", "early" or "deconv"; "late" is assembled
+    """A fresh model of ``variant`` ("image", "audio", "concat" or "deconv"; "late" is assembled
     from trained image and audio models by :class:`LateFusion`)."""
     if variant not in TRAINABLE:
         extra = " ('late' is built from trained models: LateFusion(image_model, audio_model))" \
@@ -384,7 +387,7 @@ class FusionResults:
 
 def run_experiment(size: RunSize, seeds=(0, 1, 2), corruption: Corruption = Corruption(),
                    width: int = 16, verbose: bool = True) -> FusionResults:
-    """Train image, audio, early and deconv models for every seed, assemble late fusion from
+    """Train image, audio, concat and deconv models for every seed, assemble late fusion from
     each seed's image and audio models, and collect test accuracies.
 
     Each seed draws its own pairing, corruption, initialisation and batch order.

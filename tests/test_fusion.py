@@ -35,7 +35,7 @@ def test_unimodal_models_ignore_the_other_modality():
 
 def test_fusion_models_use_both_modalities():
     image, audio = batch()
-    for variant in ("early", "deconv"):
+    for variant in ("concat", "deconv"):
         model = fu.build(variant, width=4).eval()
         base = model(image, audio)
         assert not torch.allclose(base, model(torch.zeros_like(image), audio))
@@ -109,10 +109,10 @@ def test_runner_reports_every_variant_per_seed():
     mm.seed_everything(0)
 
 
-def test_early_and_deconv_fusion_have_matched_capacity():
+def test_concat_and_deconv_fusion_have_matched_capacity():
     for width in (4, 8, 16):
-        early, deconv = (fu.n_parameters(fu.build(v, width=width)) for v in ("early", "deconv"))
-        assert abs(early - deconv) <= 0.01 * deconv, (width, early, deconv)
-    assert fu.n_parameters(fu.EarlyFusion(8, hidden=10)) < fu.n_parameters(fu.build("early", width=8))
+        concat, deconv = (fu.n_parameters(fu.build(v, width=width)) for v in ("concat", "deconv"))
+        assert abs(concat - deconv) <= 0.01 * deconv, (width, concat, deconv)
+    assert fu.n_parameters(fu.ConcatFusion(8, hidden=10)) < fu.n_parameters(fu.build("concat", width=8))
     with pytest.raises(ValueError, match="hidden"):
-        fu.EarlyFusion(8, hidden=0)
+        fu.ConcatFusion(8, hidden=0)
