@@ -45,22 +45,6 @@ def recall_at_k(similarity, query_labels, item_labels, ks=(1, 5, 10)) -> dict[in
     return {k: float(hits[:, :k].any(axis=1).mean()) for k in ks}
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word error rate: (substitutions + deletions + insertions) / words in ``reference``,
-    counted by a Levenshtein alignment over whitespace-separated, lower-cased words. It can
-    exceed 1 when the hypothesis inserts many words."""
-    ref, hyp = str(reference).lower().split(), str(hypothesis).lower().split()
-    if not ref:
-        raise ValueError("the reference transcript is empty: expected at least one word")
-    previous = list(range(len(hyp) + 1))  # distances from the empty reference prefix
-    for i, r in enumerate(ref, start=1):
-        current = [i]
-        for j, h in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1] / len(ref)
-
-
 def chance_recall_at_k(query_labels, item_labels, ks=(1, 5, 10)) -> dict[int, float]:
     """Expected :func:`recall_at_k` of a random ranking: for a query whose label has ``m`` of
     the ``n`` items, the chance that K items drawn without replacement hold no hit is

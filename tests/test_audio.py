@@ -84,16 +84,6 @@ def test_mfcc_encoder_shapes_gradients_and_bad_input():
         audio.digit_classifier(n_classes=1)
 
 
-def test_word_error_rate_counts_edits_per_reference_word():
-    from mmlearn.metrics import word_error_rate
-
-    assert word_error_rate("turn on the light", "turn on the light") == 0.0
-    assert word_error_rate("turn on the light", "turn the lights") == pytest.approx(2 / 4)
-    assert word_error_rate("one", "one two three") == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="empty"):
-        word_error_rate("", "anything")
-
-
 def test_transcribe_is_repeatable_whatever_was_heard_before(spoken):
     waveform, rate = spoken
     x = audio.resample(waveform, rate, audio.ASR_RATE)

@@ -42,6 +42,7 @@ def test_error_rates_count_edits_after_normalising():
     # corpus rate: edits summed over pairs / words summed over pairs, not a mean of rates
     assert speech.word_error_rate(["a b c d", "e"], ["a b c d", "x"]) == pytest.approx(1 / 5)
     assert speech.word_error_rate("one two", "") == 1.0
+    assert speech.word_error_rate("one", "one two three") == pytest.approx(2.0)   # insertions: above 1
     assert speech.character_error_rate("abcd", "abed") == pytest.approx(1 / 4)
 
 
