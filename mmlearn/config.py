@@ -115,7 +115,8 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
         "full": RunSize(n_train=None, n_test=None, epochs=1, batch_size=1),
     },
-    "image_text.contrastive": {  # ResNet18 (small stem) + frozen BERT, 32 px; 3 seeds, 6 classes held out
+    # ResNet18 (small stem) + a frozen text tower (BERT if on disk, else MiniLM), 32 px; 3 seeds, 6 classes held out
+    "image_text.contrastive": {
         "smoke": RunSize(n_train=128, n_test=100, epochs=1, batch_size=32),
         "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=32),
         "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
