@@ -6,11 +6,11 @@ any order (see ``mmlearn/_frameworks.py`` for why the order matters).
 """
 
 from mmlearn import _frameworks  # noqa: F401  (must stay the first import)
-from mmlearn import data, metrics, plots, training
+from mmlearn import data, metrics, plots, source, training
 from mmlearn.config import (PROFILES, RunSize, configure_tensorflow, get_device, get_profile,
                             run_size, seed_everything, setup)
 
 __version__ = "0.1.0"
 
 __all__ = ["PROFILES", "RunSize", "configure_tensorflow", "data", "get_device", "get_profile", "metrics",
-           "plots", "run_size", "seed_everything", "setup", "training", "__version__"]
+           "plots", "run_size", "seed_everything", "setup", "source", "training", "__version__"]

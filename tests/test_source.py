@@ -1,0 +1,27 @@
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mmlearn import deconv_torch, metrics, source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_show_gives_the_package_code_as_text_and_highlighted_markdown():
+    shown = source.show(metrics.accuracy)
+    assert repr(shown).startswith("def accuracy(") and repr(shown).endswith("\n")
+    markdown = shown._repr_markdown_()
+    assert markdown.startswith("From `mmlearn/metrics.py`, lines ") and "```python\ndef accuracy(" in markdown
+    first, last = map(int, re.search(r"lines (\d+) to (\d+)", markdown).groups())
+    lines = (ROOT / "mmlearn/metrics.py").read_text().splitlines(keepends=True)
+    assert "".join(lines[first - 1:last]) == repr(shown)
+
+
+def test_show_refuses_what_is_not_the_package_own_class_or_function():
+    with pytest.raises(TypeError, match="class or function"):
+        source.show(deconv_torch.FormulaNet())
+    with pytest.raises(ValueError, match="not in mmlearn"):
+        source.show(json.dumps)
+
