@@ -16,6 +16,9 @@ import os
 import platform
 from pathlib import Path
 
+# Progress bars are for readers; the book's own runs keep stored and compared outputs free of them.
+os.environ.setdefault("MMLEARN_PROGRESS", "0")
+
 TIMES = Path(__file__).parent / "chapters" / "appendix" / "execution_times.json"
 _seconds = collections.defaultdict(float)
 _failed = set()

@@ -12,6 +12,7 @@ its slice of every global batch and :func:`fit` wraps the model in DistributedDa
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -59,6 +60,19 @@ class ArrayBatches:
             if self.shard:
                 idx = distributed.local_slice(idx)
             yield tuple(t.index_select(0, idx) for t in self.tensors)
+
+
+def progress(iterable, description: str, total: int | None = None):
+    """``iterable`` behind a progress bar that disappears when the loop ends (``tqdm.auto``: a
+    widget in Jupyter and Colab, a text line in a terminal).
+
+    ``MMLEARN_PROGRESS=0`` turns the bars off. The book's own runs set it (``tasks.py`` and the
+    test suite), so a stored page keeps only its epoch lines and nbval compares no timings."""
+    from tqdm.auto import tqdm
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    return tqdm(iterable, desc=description, total=total, leave=False,
+                disable=os.environ.get("MMLEARN_PROGRESS", "1") == "0")
 
 
 def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -120,7 +134,7 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
     for epoch in range(1, epochs + 1):
         model.train()
         start, losses, sizes = time.perf_counter(), [], []
-        for batch in batches:
+        for batch in progress(batches, f"epoch {epoch}/{epochs}") if verbose else batches:
             batch = to_device(batch, device)
             loss = loss_fn(trained, batch)
             optimizer.zero_grad(set_to_none=True)

@@ -85,3 +85,15 @@ def test_one_cycle_adamw_warms_up_then_anneals_with_each_step():
     assert rates[-1] < 0.01 and all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:]))
     with pytest.raises(ValueError, match="total_steps"):
         training.one_cycle_adamw(model, lr=0.1, total_steps=0)
+
+
+@pytest.mark.parametrize("setting, bar_shown", [("1", True), ("0", False)])
+def test_fit_shows_a_progress_bar_beside_its_epoch_lines_unless_turned_off(monkeypatch, capsys, setting, bar_shown):
+    monkeypatch.setenv("MMLEARN_PROGRESS", setting)
+    x, y = torch.randn(64, 2), torch.randn(64, 1)
+    training.fit(torch.nn.Linear(2, 1), training.ArrayBatches(x, y, batch_size=8),
+                 lambda m, batch: ((m(batch[0]) - batch[1]) ** 2).mean(), epochs=2, device=torch.device("cpu"))
+    out, err = capsys.readouterr()
+    assert [line[:11] for line in out.splitlines()] == ["epoch   1/2", "epoch   2/2"]
+    assert ("epoch 2/2:" in err and "/8 [" in err) == bar_shown
+    assert bar_shown or err == ""
