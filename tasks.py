@@ -56,7 +56,8 @@ CELL_TIMEOUT_S = os.environ.get("NBVAL_CELL_TIMEOUT", "900")
 
 def run(*args: str | Path, **env: str) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    result = subprocess.run([str(a) for a in args], cwd=ROOT, env={**os.environ, **env})
+    # progress bars are for readers at a prompt, not for stored outputs (MMLEARN_PROGRESS=1 keeps them)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, env={"MMLEARN_PROGRESS": "0", **os.environ, **env})
     if result.returncode != 0:
         sys.exit(result.returncode)
 
@@ -286,6 +287,20 @@ def refuse_if_busy(allow_loaded: bool) -> None:
                  "add --loaded to record these times marked as taken on a loaded machine.")
 
 
+def processor_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what Python's platform module knows.
+    Trained results can differ in their last digits between CPU families (the math libraries
+    pick other kernels), so the timing record names the one it ran on."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def time_notebooks(*args: str) -> None:
     """Record each notebook's run time in the standard and smoke profiles, and how busy the rest
     of the machine was meanwhile: standard by executing a scratch copy, smoke under nbval (which
@@ -295,7 +310,6 @@ def time_notebooks(*args: str) -> None:
     notebooks = notebook_paths([a for a in args if a != "--loaded"])
     setup()
     refuse_if_busy(allow_loaded)
-    import platform
     scratch = ROOT / "_build" / "timed"
     record = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     for path in notebooks:
@@ -312,7 +326,7 @@ def time_notebooks(*args: str) -> None:
                   "other_load": record["other_load"]}  # conftest.py wrote the smoke time
         record["other_load"].setdefault("smoke", {})[path] = load.cores
         record["machine"] = {**record.get("machine", {}), "measured": datetime.date.today().isoformat(),
-                             "processor": platform.processor() or platform.machine()}
+                             "processor": processor_name()}
         TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     loaded = sorted({p for times in record["other_load"].values() for p, cores in times.items()
                      if cores is not None and cores > BUSY_CORES})

@@ -90,3 +90,14 @@ def test_timing_refuses_a_busy_machine_unless_told_it_is_loaded(monkeypatch):
     with pytest.raises(SystemExit, match="1.50 of this machine's .* cores busy"):
         tasks.refuse_if_busy(allow_loaded=False)
     tasks.refuse_if_busy(allow_loaded=True)
+
+
+def test_the_timing_record_names_the_cpu_model_not_only_the_architecture(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: avx2\n")
+    real_path = tasks.Path
+    monkeypatch.setattr(tasks, "Path", lambda p, *a: cpuinfo if p == "/proc/cpuinfo" else real_path(p, *a))
+    assert tasks.processor_name() == "AMD EPYC 7B13"
+    cpuinfo.unlink()                                   # no /proc (macOS, Windows): the platform's word
+    import platform
+    assert tasks.processor_name() == (platform.processor() or platform.machine())
