@@ -62,16 +62,14 @@ class ArrayBatches:
             yield tuple(t.index_select(0, idx) for t in self.tensors)
 
 
-def progress(iterable, description: str, total: int | None = None):
+def progress(iterable, description: str):
     """``iterable`` behind a progress bar that disappears when the loop ends (``tqdm.auto``: a
     widget in Jupyter and Colab, a text line in a terminal).
 
     ``MMLEARN_PROGRESS=0`` turns the bars off. The book's own runs set it (``tasks.py`` and the
     test suite), so a stored page keeps only its epoch lines and nbval compares no timings."""
     from tqdm.auto import tqdm
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    return tqdm(iterable, desc=description, total=total, leave=False,
+    return tqdm(iterable, desc=description, leave=False,  # tqdm reads the total from len()
                 disable=os.environ.get("MMLEARN_PROGRESS", "1") == "0")
 
 

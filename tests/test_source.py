@@ -24,4 +24,3 @@ def test_show_refuses_what_is_not_the_package_own_class_or_function():
         source.show(deconv_torch.FormulaNet())
     with pytest.raises(ValueError, match="not in mmlearn"):
         source.show(json.dumps)
-
