@@ -178,8 +178,9 @@ def voice_retrieval() -> Case:
 
 
 def generation(which: str) -> Case:
-    """Part II's caption-to-picture generator (``build_generator()``, a conditional VAE) or
-    its judge (``ShapeClassifier``): uint8 32 px pictures with colour and shape labels."""
+    """Part II's caption-to-picture generator (``build_generator()``, a conditional VAE, on
+    uint8 32 px pictures with caption features) or its judge (``ShapeClassifier``, on the
+    pictures with colour and shape labels)."""
     from mmlearn import generation as gen  # public builders only
 
     build = {"generator": gen.build_generator, "judge": gen.ShapeClassifier}[which]
@@ -187,8 +188,11 @@ def generation(which: str) -> Case:
 
     def make(n_batches, b):
         n = n_batches * b
-        return ArrayBatches(_rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                            _labels(n, 8), _labels(n, 3, 2), batch_size=b)
+        pictures = _rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        if which == "generator":  # a caption's text-tower features, (n, 384)
+            return ArrayBatches(pictures, _rng().standard_normal((n, gen.GeneratorConfig().text_dim),
+                                                                 dtype=np.float32), batch_size=b)
+        return ArrayBatches(pictures, _labels(n, 8), _labels(n, 3, 2), batch_size=b)
 
     name = {"generator": "generator (conditional VAE)", "judge": "generation judge (ShapeClassifier)"}[which]
     return Case(name, "II", experiment, "pictures", build, make, lambda m, b: m.loss(b))

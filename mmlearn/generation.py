@@ -1,10 +1,12 @@
 """Text-to-image generation on easy-VQA shapes with a transposed-convolution decoder (PyTorch).
 
 A caption such as "a red circle" names a colour and a shape; the decoder draws a 32 x 32
-picture of it. Three pieces, read top to bottom:
+picture of it. Read top to bottom:
 
-* :class:`Condition`: a learned embedding of the caption's colour word and shape word. The
-  caption is a fixed template, so two table look-ups carry all it says, exactly and for free.
+* :class:`TextCondition`: the caption as the frozen text tower reads it (mean-pooled
+  all-MiniLM-L6-v2 features, ``TextEncoder.pooled_features``), projected to a small vector.
+  Any sentence has such features, so the generator can be asked for captions it was never
+  trained on ("a crimson round disc").
 * :class:`Decoder`: (condition, latent z) -> Linear -> a 4 x 4 grid -> three of Part I's
   transposed-convolution blocks (:class:`mmlearn.deconv_torch.DeconvBlock`), 4 -> 8 -> 16 -> 32
   pixels -> sigmoid.
@@ -19,12 +21,14 @@ picture of it. Three pieces, read top to bottom:
     ``z``. Trained on the evidence lower bound (reconstruction + KL to N(0, I)), so a ``z``
     gives one sharp, plausible picture instead of the mean of all of them. After a short
     training the codes of real pictures do not fill N(0, I): a ``z`` drawn from the prior
-    often lands in a hole the decoder never saw. ``generate(..., codes=...)`` draws ``z``
-    among the codes of real pictures instead (the *aggregate posterior*): position, size and
+    often lands in a hole the decoder never saw. ``generate(text, z=codes[pick])`` decodes
+    codes of real pictures instead (samples of the *aggregate posterior*): position, size and
     tint of a real picture, colour and shape of the caption.
 
-:class:`ShapeClassifier` is the judge: a separate CNN trained on real pictures only, never
-used when training a generator, that reads colour and shape off any 32 x 32 picture.
+Two judges that share nothing read colour and shape off any 32 x 32 picture:
+:class:`ShapeClassifier`, a CNN trained on real pictures only and never used when training a
+generator, and :func:`read_drawing`, fixed rules with no training at all. :func:`judge_scores`
+scores pictures with a reading; :func:`pixel_distances` measures diversity and memorisation.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn.deconv_torch import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
-from mmlearn.shapes import COLORS, SHAPES
+from mmlearn.shapes import COLORS, FILL_EDGES, PALETTE, SHAPES
 
 IMAGE_SIZE = 32
 
@@ -60,8 +64,8 @@ def image_batch(images) -> torch.Tensor:
 
 
 def soften(images) -> np.ndarray:
-    """uint8 (N, H, W, 3) pictures blurred by a 3 x 3 box (edges repeated): the judge is also
-    trained on these, so that a slightly soft edge does not change its verdict."""
+    """uint8 (N, H, W, 3) pictures blurred by a 3 x 3 box (edges repeated): real pictures with
+    edges as soft as a decoder's, to test a judge on the kind of picture it will score."""
     x = image_batch(images)                                 # checks the layout
     blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel_size=3, stride=1)
     return to_uint8(blurred)
@@ -90,30 +94,34 @@ def check_condition(color, shape, pictures=None) -> tuple[torch.Tensor, torch.Te
     return color, shape
 
 
-def parse_caption(caption: str) -> tuple[int, int]:
-    """(colour index, shape index) named by a caption such as "a red circle"."""
-    words = caption.lower().replace(",", " ").split()
-    colors = [w for w in words if w in COLORS]
-    shapes = [w for w in words if w in SHAPES]
-    if len(colors) != 1 or len(shapes) != 1:
-        raise ValueError(f"expected a caption naming one colour ({', '.join(COLORS)}) and one shape "
-                         f"({', '.join(SHAPES)}), e.g. 'a red circle'; got {caption!r}")
-    return COLORS.index(colors[0]), SHAPES.index(shapes[0])
+def check_text(text, text_dim: int, pictures=None) -> torch.Tensor:
+    """Caption features as a float32 (N, text_dim) tensor (and, given ``pictures``, one per picture)."""
+    text = torch.as_tensor(text, dtype=torch.float32)
+    if text.dim() != 2 or text.shape[1] != text_dim or len(text) == 0:
+        raise ValueError(f"expected caption features of shape (N, {text_dim}) from the text tower "
+                         f"(TextEncoder.pooled_features(captions)), got {tuple(text.shape)}")
+    if pictures is not None and len(pictures) != len(text):
+        raise ValueError(f"expected one caption per picture, got {len(pictures)} pictures and "
+                         f"{len(text)} caption features")
+    return text
 
 
 # --- blocks ----------------------------------------------------------------------------------
 
-class Condition(nn.Module):
-    """(colour (B,), shape (B,)) -> (B, 2 * dim): the two word embeddings side by side."""
+class TextCondition(nn.Module):
+    """Frozen text-tower features of a caption (B, text_dim) -> (B, dim).
 
-    def __init__(self, dim: int = 16):
+    LayerNorm first: mean-pooled transformer features differ in scale from sentence to sentence,
+    and the projection should see their direction, which is what the caption means.
+    """
+
+    def __init__(self, text_dim: int = 384, dim: int = 32):
         super().__init__()
-        self.color = nn.Embedding(len(COLORS), dim)
-        self.shape = nn.Embedding(len(SHAPES), dim)
-        self.out_dim = 2 * dim
+        self.project = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, dim))
+        self.text_dim, self.out_dim = text_dim, dim
 
-    def forward(self, color: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.color(color), self.shape(shape)], dim=-1)
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        return self.project(text)
 
 
 class Decoder(nn.Module):
@@ -166,44 +174,46 @@ class Encoder(nn.Module):
 class PixelRegressor(nn.Module):
     """Caption -> picture, nothing else: the decoder with an empty latent, trained with MSE."""
 
-    def __init__(self, embed_dim: int = 16, width: int = 32):
+    def __init__(self, text_dim: int = 384, cond_dim: int = 32, width: int = 32):
         super().__init__()
-        self.condition = Condition(embed_dim)
-        self.decoder = Decoder(self.condition.out_dim, 0, width)
+        self.condition = TextCondition(text_dim, cond_dim)
+        self.decoder = Decoder(cond_dim, 0, width)
 
-    def forward(self, color: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-        c = self.condition(color, shape)
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        c = self.condition(text)
         return self.decoder(c, c.new_zeros(len(c), 0))
 
     def loss(self, batch) -> torch.Tensor:
         """Mean squared error between the drawing and the real picture of the same caption."""
-        images, color, shape = batch
-        return F.mse_loss(self(color, shape), image_batch(images))
+        images, text = batch
+        return F.mse_loss(self(text), image_batch(images))
 
     @torch.no_grad()
-    def generate(self, color, shape, seed: int = 0) -> np.ndarray:
-        """uint8 (N, 32, 32, 3) pictures of the captions (``seed`` changes nothing: no latent)."""
+    def generate(self, text, seed: int = 0) -> np.ndarray:
+        """uint8 (N, 32, 32, 3) pictures of the captions whose text features (N, text_dim) are
+        given (``seed`` changes nothing: there is no latent)."""
         self.eval()
-        color, shape = check_condition(color, shape)
-        return to_uint8(self(color, shape))
+        text = check_text(text, self.condition.text_dim)
+        return to_uint8(self(text.to(next(self.parameters()).device)))
 
 
 class ConditionalVAE(nn.Module):
     """A conditional variational auto-encoder: caption + latent z -> picture.
 
-    ``forward(images, color, shape)`` encodes the real pictures, samples z with the
+    ``forward(images, text)`` encodes the real pictures, samples z with the
     reparameterisation trick and returns (reconstruction, mean, log-variance).
     """
 
-    def __init__(self, embed_dim: int = 16, z_dim: int = 8, width: int = 32, beta: float = 1.0):
+    def __init__(self, text_dim: int = 384, cond_dim: int = 32, z_dim: int = 8, width: int = 32,
+                 beta: float = 1.0):
         super().__init__()
         self.z_dim, self.beta = z_dim, beta
-        self.condition = Condition(embed_dim)
-        self.encoder = Encoder(self.condition.out_dim, z_dim, width // 2)
-        self.decoder = Decoder(self.condition.out_dim, z_dim, width)
+        self.condition = TextCondition(text_dim, cond_dim)
+        self.encoder = Encoder(cond_dim, z_dim, width // 2)
+        self.decoder = Decoder(cond_dim, z_dim, width)
 
-    def forward(self, x: torch.Tensor, color: torch.Tensor, shape: torch.Tensor):
-        c = self.condition(color, shape)
+    def forward(self, x: torch.Tensor, text: torch.Tensor):
+        c = self.condition(text)
         mean, log_var = self.encoder(x, c)
         z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
         return self.decoder(c, z), mean, log_var
@@ -211,45 +221,43 @@ class ConditionalVAE(nn.Module):
     def loss(self, batch) -> torch.Tensor:
         """Negative evidence lower bound per picture: binary cross-entropy summed over pixels
         plus ``beta`` times KL(q(z | x, caption) || N(0, I))."""
-        images, color, shape = batch
+        images, text = batch
         x = image_batch(images)
-        recon, mean, log_var = self(x, color, shape)
+        recon, mean, log_var = self(x, text)
         reconstruction = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
         kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum() / len(x)
         return reconstruction + self.beta * kl
 
     @torch.no_grad()
-    def codes(self, images, color, shape, batch_size: int = 500) -> torch.Tensor:
-        """Posterior means (N, z_dim) of real uint8 (N, 32, 32, 3) pictures and their captions."""
+    def codes(self, images, text, batch_size: int = 500) -> torch.Tensor:
+        """Posterior means (N, z_dim) of real uint8 (N, 32, 32, 3) pictures and their captions'
+        text features (N, text_dim)."""
         self.eval()
-        color, shape = check_condition(color, shape, pictures=images)
+        text = check_text(text, self.condition.text_dim, pictures=images)
         device = next(self.parameters()).device
         means = [self.encoder(image_batch(images[i:i + batch_size]).to(device),
-                              self.condition(color[i:i + batch_size].to(device),
-                                             shape[i:i + batch_size].to(device)))[0]
+                              self.condition(text[i:i + batch_size].to(device)))[0]
                  for i in range(0, len(images), batch_size)]
         return torch.cat(means).cpu()
 
     @torch.no_grad()
-    def generate(self, color, shape, seed: int = 0, codes: torch.Tensor | None = None) -> np.ndarray:
-        """uint8 (N, 32, 32, 3) pictures of the captions. ``z`` is drawn with ``seed`` from
-        N(0, I), or, given ``codes`` (M, z_dim) from :meth:`codes`, picked among them."""
+    def generate(self, text, z: torch.Tensor | None = None, seed: int = 0) -> np.ndarray:
+        """uint8 (N, 32, 32, 3) pictures of the captions whose text features (N, text_dim) are
+        given, decoded from the latents ``z`` (N, z_dim), e.g. codes of real pictures from
+        :meth:`codes`; without ``z``, latents are drawn from N(0, I) with ``seed``."""
         self.eval()
-        color, shape = check_condition(color, shape)
-        rng = torch.Generator().manual_seed(seed)
-        if codes is None:
-            z = torch.randn(len(color), self.z_dim, generator=rng)
-        else:
-            codes = torch.as_tensor(codes, dtype=torch.float32)
-            if codes.dim() != 2 or codes.shape[1] != self.z_dim or len(codes) == 0:
-                raise ValueError(f"expected codes of shape (M, {self.z_dim}) from model.codes(...), "
-                                 f"got {tuple(codes.shape)}")
-            z = codes[torch.randint(0, len(codes), (len(color),), generator=rng)]
+        text = check_text(text, self.condition.text_dim)
+        if z is None:
+            z = torch.randn(len(text), self.z_dim, generator=torch.Generator().manual_seed(seed))
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.shape != (len(text), self.z_dim):
+            raise ValueError(f"expected one latent per caption, z of shape ({len(text)}, {self.z_dim}) "
+                             f"(e.g. codes[pick] from model.codes(...)), got {tuple(z.shape)}")
         device = next(self.parameters()).device
-        return to_uint8(self.decoder(self.condition(color.to(device), shape.to(device)), z.to(device)))
+        return to_uint8(self.decoder(self.condition(text.to(device)), z.to(device)))
 
 
-# --- the judge -------------------------------------------------------------------------------
+# --- the judges ------------------------------------------------------------------------------
 
 class ShapeClassifier(nn.Module):
     """Reads colour and shape off a 32 x 32 picture: (B, 3, 32, 32) -> (colour logits (B, 8),
@@ -276,18 +284,115 @@ class ShapeClassifier(nn.Module):
         return F.cross_entropy(color_logits, color) + F.cross_entropy(shape_logits, shape)
 
     @torch.no_grad()
-    def judge(self, images, color, shape, batch_size: int = 500) -> dict[str, float]:
-        """Share of ``images`` (uint8 (N, 32, 32, 3)) whose colour, shape, and both, this
-        classifier reads as the ``color``/``shape`` indices they were meant to show."""
+    def read(self, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+        """Colour and shape indices, int64 (N,) each, that this classifier reads off uint8
+        (N, 32, 32, 3) pictures."""
         self.eval()
-        color, shape = check_condition(color, shape, pictures=images)
         device = next(self.parameters()).device
         preds = [self(image_batch(images[i:i + batch_size]).to(device))
                  for i in range(0, len(images), batch_size)]
-        color_ok = torch.cat([c.argmax(1).cpu() for c, _ in preds]) == color
-        shape_ok = torch.cat([s.argmax(1).cpu() for _, s in preds]) == shape
-        return {"color": color_ok.float().mean().item(), "shape": shape_ok.float().mean().item(),
-                "both": (color_ok & shape_ok).float().mean().item()}
+        return (torch.cat([c.argmax(1) for c, _ in preds]).cpu().numpy(),
+                torch.cat([s.argmax(1) for _, s in preds]).cpu().numpy())
+
+
+MIN_CONTRAST = 0.1  # RGB distance (0..sqrt 3) below which a picture shows no shape at all
+TEMPLATE_BLURS = (1, 3, 5)  # box-blur widths (px) the templates are compared at
+BOX_LEVELS = (0.25, 0.5)    # coverage levels whose bounding boxes the templates are fitted to
+
+
+def shape_templates(top, bottom, left, right, size: int = IMAGE_SIZE, supersample: int = 4) -> torch.Tensor:
+    """Coverage (N, 3, size, size) of the ideal circle, rectangle and upright triangle (easy-VQA
+    draws every triangle apex up) filling each bounding box; edges in pixels, ``bottom`` and
+    ``right`` exclusive. Each pixel is sampled ``supersample`` x ``supersample`` times."""
+    steps = (torch.arange(size * supersample, dtype=torch.float64) + 0.5) / supersample
+    v, u = steps.view(1, -1, 1), steps.view(1, 1, -1)                    # rows, columns
+    top, bottom, left, right = (torch.as_tensor(e, dtype=torch.float64).view(-1, 1, 1)
+                                for e in (top, bottom, left, right))
+    cy, cx, half_h, half_w = (top + bottom) / 2, (left + right) / 2, (bottom - top) / 2, (right - left) / 2
+    in_box = (v >= top) & (v <= bottom) & (u >= left) & (u <= right)
+    circle = ((v - cy) / half_h) ** 2 + ((u - cx) / half_w) ** 2 <= 1
+    triangle = in_box & ((u - cx).abs() <= half_w * (v - top) / (2 * half_h))
+    masks = torch.stack([circle, in_box, triangle], dim=1).double()      # SHAPES order
+    return F.avg_pool2d(masks, supersample)                               # (N, 3, size, size)
+
+
+def read_drawing(images) -> tuple[np.ndarray, np.ndarray]:
+    """The rule judge: colour and shape of the one shape in uint8 (N, 32, 32, 3) pictures, read
+    by fixed rules that nothing was trained on (the tolerant cousin of ``shapes.read_facts``,
+    which needs easy-VQA's exact palette colours and sharp edges):
+
+    * background: the median colour of the picture's border;
+    * colour: the palette colour nearest to the mean of the shape's core, the pixels at least
+      0.8 of the farthest pixel's distance from the background;
+    * coverage: each pixel read as a mix ``a * colour + (1 - a) * background``, ``a`` in [0, 1];
+    * shape: the ideal circle, rectangle or triangle (:func:`shape_templates`) closest to the
+      coverage in squared error, fitted to the bounding box of the pixels with ``a`` at least
+      each of :data:`BOX_LEVELS` and blurred by each of :data:`TEMPLATE_BLURS`. Blur and a lower
+      level are part of the rule so that a soft edge or a faint tip does not change the shape.
+
+    A picture whose farthest pixel lies within :data:`MIN_CONTRAST` of the background shows no
+    shape: colour and shape are read as -1, which matches no caption.
+    """
+    x = image_batch(images).permute(0, 2, 3, 1).double().numpy()         # (N, H, W, 3) in [0, 1]
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)
+    background = np.median(border, axis=1)[:, None, None]                 # (N, 1, 1, 3)
+    away = x - background                                                 # (N, H, W, 3)
+    distance = np.linalg.norm(away, axis=-1)                              # (N, H, W)
+    peak = distance.max(axis=(1, 2))
+    core = distance >= 0.8 * peak[:, None, None]
+    core_colour = (x * core[..., None]).sum(axis=(1, 2)) / core.sum(axis=(1, 2))[:, None]
+    palette = np.array(list(PALETTE.values()), dtype=np.float64) / 255    # (8, 3)
+    colour = ((core_colour[:, None] - palette) ** 2).sum(-1).argmin(1)
+    ink = palette[colour][:, None, None] - background                     # (N, 1, 1, 3)
+    coverage = np.clip((away * ink).sum(-1) / np.maximum((ink ** 2).sum(-1), 1e-6), 0, 1)
+    blank = (peak < MIN_CONTRAST) | ~(coverage >= 0.5).any(axis=(1, 2))
+    target = torch.as_tensor(coverage)[:, None]                           # (N, 1, H, W)
+    errors = []                                                           # per box and blur: (N, 3)
+    for level in BOX_LEVELS:
+        inside = coverage >= level
+        inside[blank, IMAGE_SIZE // 2, IMAGE_SIZE // 2] = True            # any box; read as -1 below
+        rows, cols = inside.any(2), inside.any(1)                         # (N, H), (N, W)
+        top, left = rows.argmax(1), cols.argmax(1)
+        bottom, right = rows.shape[1] - rows[:, ::-1].argmax(1), cols.shape[1] - cols[:, ::-1].argmax(1)
+        templates = shape_templates(top, bottom, left, right)             # (N, 3, H, W)
+        for k in TEMPLATE_BLURS:
+            blurred = F.avg_pool2d(F.pad(templates, (k // 2,) * 4, mode="replicate"), k, stride=1)
+            errors.append(((blurred - target) ** 2).sum((2, 3)))
+    shape = torch.stack(errors).min(0).values.argmin(1).numpy()
+    colour[blank], shape[blank] = -1, -1
+    return colour.astype(np.int64), shape.astype(np.int64)
+
+
+def judge_scores(reading, color, shape) -> dict[str, float]:
+    """Share of pictures whose colour, shape, and both, a judge's ``reading`` (the pair of index
+    arrays from :meth:`ShapeClassifier.read` or :func:`read_drawing`) gets as ``color``/``shape``."""
+    color, shape = (t.numpy() for t in check_condition(color, shape, pictures=reading[0]))
+    color_ok, shape_ok = reading[0] == color, reading[1] == shape
+    return {"color": float(color_ok.mean()), "shape": float(shape_ok.mean()),
+            "both": float((color_ok & shape_ok).mean())}
+
+
+def verdicts(classifier: ShapeClassifier, images, color, shape) -> dict[str, float]:
+    """Both judges on pictures meant to show ``color``/``shape``: the classifier's colour, shape
+    and both, the rules' both, and the share that *both* judges read as the caption."""
+    learned, rules = classifier.read(images), read_drawing(images)
+    by_classifier, by_rules = judge_scores(learned, color, shape), judge_scores(rules, color, shape)
+    agree = ((learned[0] == rules[0]) & (learned[1] == rules[1]) & (learned[0] == np.asarray(color))
+             & (learned[1] == np.asarray(shape)))
+    return {"colour": by_classifier["color"], "shape": by_classifier["shape"],
+            "both (classifier)": by_classifier["both"], "both (rules)": by_rules["both"],
+            "both (both judges)": float(agree.mean())}
+
+
+# --- diversity and memorisation --------------------------------------------------------------
+
+def pixel_distances(a, b, batch_size: int = 1000) -> torch.Tensor:
+    """Root-mean-square pixel distance (0..1) between every picture of ``a`` (N, 32, 32, 3) and
+    every picture of ``b`` (M, 32, 32, 3), both uint8: a float32 (N, M) matrix."""
+    fa = image_batch(a).flatten(1)                                        # (N, 3072)
+    fb = image_batch(b).flatten(1)
+    rows = [torch.cdist(fa[i:i + batch_size], fb) for i in range(0, len(fa), batch_size)]
+    return torch.cat(rows) / fa.shape[1] ** 0.5
 
 
 def loss_fn(model: nn.Module, batch) -> torch.Tensor:
@@ -300,7 +405,8 @@ def loss_fn(model: nn.Module, batch) -> torch.Tensor:
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
     kind: str = "vae"          # "vae" (ConditionalVAE) or "regression" (PixelRegressor)
-    embed_dim: int = 16
+    text_dim: int = 384        # width of the text tower's features (all-MiniLM-L6-v2)
+    cond_dim: int = 32
     z_dim: int = 8
     width: int = 32
     beta: float = 1.0
@@ -314,8 +420,8 @@ def build_generator(config: GeneratorConfig = GeneratorConfig()) -> nn.Module:
     if config.kind not in GENERATORS:
         raise ValueError(f"unknown generator kind {config.kind!r}; expected one of {', '.join(GENERATORS)}")
     if config.kind == "regression":
-        return PixelRegressor(config.embed_dim, config.width)
-    return ConditionalVAE(config.embed_dim, config.z_dim, config.width, config.beta)
+        return PixelRegressor(config.text_dim, config.cond_dim, config.width)
+    return ConditionalVAE(config.text_dim, config.cond_dim, config.z_dim, config.width, config.beta)
 
 
 def caption_grid(n_per_caption: int, colors=range(len(COLORS)), shapes=range(len(SHAPES))):
