@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn.deconv_torch import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
-from mmlearn.shapes import COLORS, FILL_EDGES, PALETTE, SHAPES
+from mmlearn.shapes import COLORS, PALETTE, SHAPES
 
 IMAGE_SIZE = 32
 
