@@ -90,6 +90,17 @@ def test_classifier_judges_colour_and_shape(pictures):
         gen.judge_scores(clf.read(images[:3]), color[:2], shape[:2])
 
 
+def test_soften_blurs_edges_and_keeps_flat_areas(pictures):
+    images, _, _ = pictures
+    soft = gen.soften(images)
+    assert soft.shape == images.shape and soft.dtype == np.uint8
+    flat = np.full((1, 32, 32, 3), 200, np.uint8)
+    assert np.array_equal(gen.soften(flat), flat)                 # a flat picture has no edge to blur
+    assert np.abs(soft.astype(int) - images).max() > 20           # the shape's edges move
+    with pytest.raises(ValueError, match="channels-last"):
+        gen.soften(np.zeros((2, 3, 32, 32), np.uint8))
+
+
 def drawn_shape(shape: str, top=8, bottom=24, left=6, right=26, colour=(255, 0, 0), tint=(240, 240, 250)):
     """A uint8 (1, 32, 32, 3) picture of one ideal shape, drawn 4x larger and shrunk like easy-VQA's."""
     coverage = gen.shape_templates([4 * top], [4 * bottom], [4 * left], [4 * right], size=128, supersample=1)
@@ -100,9 +111,7 @@ def drawn_shape(shape: str, top=8, bottom=24, left=6, right=26, colour=(255, 0, 
 @pytest.mark.parametrize("shape", shapes.SHAPES)
 def test_rule_judge_reads_ideal_shapes_sharp_and_blurred(shape):
     picture = drawn_shape(shape)
-    blurred = gen.to_uint8(torch.nn.functional.avg_pool2d(gen.image_batch(picture), 3, stride=1, padding=1,
-                                                         count_include_pad=False))
-    for x in (picture, blurred):
+    for x in (picture, gen.soften(picture)):
         assert gen.read_drawing(x) == ([shapes.COLORS.index("red")], [shapes.SHAPES.index(shape)])
     blank = np.full((2, 32, 32, 3), 200, np.uint8)
     assert [list(r) for r in gen.read_drawing(blank)] == [[-1, -1], [-1, -1]]  # no shape: no caption matches
