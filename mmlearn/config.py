@@ -42,13 +42,15 @@ DEFAULT_PROFILE = "standard"
 class RunSize:
     """How much data and training one experiment gets under the active profile.
 
-    ``n_train`` / ``n_test`` of ``None`` mean "all of it".
+    ``n_train`` / ``n_test`` of ``None`` mean "all of it". ``n_val``: validation examples cut
+    from the training split for the per-epoch curves (0: none), so the test split is used once.
     """
 
     n_train: int | None
     n_test: int | None
     epochs: int
     batch_size: int
+    n_val: int = 0
 
 
 # experiment -> profile -> size. Add a row here when a chapter needs a new experiment.
@@ -70,12 +72,12 @@ SIZES: dict[str, dict[str, RunSize]] = {
     "deconv.article_train": {
         "smoke": RunSize(n_train=0, n_test=0, epochs=0, batch_size=64),
         "standard": RunSize(n_train=0, n_test=0, epochs=0, batch_size=64),
-        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
+        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64, n_val=5_000),
     },
-    "deconv.formula": {
-        "smoke": RunSize(n_train=1024, n_test=256, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=10_000, n_test=2_000, epochs=10, batch_size=64),
-        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64),
+    "deconv.formula": {  # n_val: from the end of the training split (the stand-in has 4,000 images)
+        "smoke": RunSize(n_train=1024, n_test=256, epochs=1, batch_size=32, n_val=256),
+        "standard": RunSize(n_train=10_000, n_test=2_000, epochs=10, batch_size=64, n_val=400),
+        "full": RunSize(n_train=None, n_test=None, epochs=50, batch_size=64, n_val=5_000),
     },
     # Chapter 4's ablations, 3 seeds each: n_train = training images (the rest of the training
     # split), n_test = validation images cut from the training split, epochs = passes over n_train.
@@ -98,16 +100,16 @@ SIZES: dict[str, dict[str, RunSize]] = {
     },
     # --- Part I, chapters 6-8: multimodal fusion, outlook, FAQ ---
     # Fusion of digit images and spoken digits: each of 4 models trained once per seed (3 seeds).
-    "fusion.compare": {
-        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
-        "standard": RunSize(n_train=None, n_test=None, epochs=5, batch_size=64),
-        "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64),
+    "fusion.compare": {  # n_val: cut from the 4,000 training pairs
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64, n_val=128),
+        "standard": RunSize(n_train=None, n_test=None, epochs=5, batch_size=64, n_val=400),
+        "full": RunSize(n_train=None, n_test=None, epochs=20, batch_size=64, n_val=400),
     },
     # Chapter 7: the image model whose units are visualised (clean MNIST-5k).
     "outlook.visualise": {
-        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64),
-        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64),
-        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64),
+        "smoke": RunSize(n_train=512, n_test=256, epochs=1, batch_size=64, n_val=128),
+        "standard": RunSize(n_train=None, n_test=None, epochs=4, batch_size=64, n_val=400),
+        "full": RunSize(n_train=None, n_test=None, epochs=10, batch_size=64, n_val=400),
     },
     # --- Part II, chapters 1-4: joint embedding, attention, the image-text pipeline ---
     "concepts.fusion": {  # easy-VQA questions for the linear fusion comparison
@@ -263,7 +265,7 @@ def dry_run_size(size: RunSize, experiment: str | None = None) -> RunSize:
         batch, rows = size.batch_size, max(DRY_RUN_STEPS * size.batch_size, DRY_RUN_MIN_ROWS)
     return RunSize(n_train=rows if size.n_train is None else min(size.n_train, rows),
                    n_test=rows if size.n_test is None else min(size.n_test, rows),
-                   epochs=min(size.epochs, 1), batch_size=batch)
+                   epochs=min(size.epochs, 1), batch_size=batch, n_val=min(size.n_val, rows))
 
 
 def get_device() -> torch.device:

@@ -70,6 +70,8 @@ class ImageDataset:
     ``x_*``: uint8, channels last, (N, H, W) for grey or (N, H, W, C) for colour.
     ``y_*``: int64, (N,), values in ``range(len(class_names))``.
     ``is_real`` is False when a stand-in replaced the data set asked for; ``source`` says what.
+    ``x_val`` / ``y_val``: a validation split cut from the training images by :meth:`subset`
+    (``None`` until asked for), for per-epoch curves and choices, so the test split is used once.
     """
 
     x_train: np.ndarray
@@ -79,11 +81,20 @@ class ImageDataset:
     class_names: tuple[str, ...]
     source: str
     is_real: bool = True
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
-    def subset(self, n_train: int | None, n_test: int | None) -> "ImageDataset":
-        """The first ``n_train`` / ``n_test`` examples (``None`` keeps all); splits are pre-shuffled."""
-        return dataclasses.replace(self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
-                                   x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+    def subset(self, n_train: int | None, n_test: int | None, n_val: int = 0) -> "ImageDataset":
+        """The first ``n_train`` / ``n_test`` examples (``None`` keeps all; splits are pre-shuffled),
+        and with ``n_val`` > 0 the last ``n_val`` training examples as the validation split, kept
+        out of training (so a small ``n_train`` trains on the same images with or without it)."""
+        if not 0 <= n_val < len(self.y_train):
+            raise ValueError(f"n_val={n_val} validation images cannot be cut from {len(self.y_train):,} "
+                             f"training images; ask for 0 (no validation split) up to {len(self.y_train) - 1:,}")
+        rest = len(self.y_train) - n_val
+        validation = {"x_val": self.x_train[rest:], "y_val": self.y_train[rest:]} if n_val else {}
+        return dataclasses.replace(self, x_train=self.x_train[:rest][:n_train], y_train=self.y_train[:rest][:n_train],
+                                   x_test=self.x_test[:n_test], y_test=self.y_test[:n_test], **validation)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,6 +145,15 @@ class FusionData:
     def subset(self, n: int | None) -> "FusionData":
         return FusionData(self.image[:n], self.audio[:n], self.y[:n])
 
+    def split_validation(self, n_val: int) -> tuple["FusionData", "FusionData"]:
+        """(the rest, the last ``n_val`` pairs): a validation split kept out of training."""
+        if not 0 < n_val < len(self.y):
+            raise ValueError(f"n_val={n_val} validation pairs cannot be cut from {len(self.y):,} pairs; "
+                             f"ask for 1 to {len(self.y) - 1:,}")
+        rest = len(self.y) - n_val
+        return (FusionData(self.image[:rest], self.audio[:rest], self.y[:rest]),
+                FusionData(self.image[rest:], self.audio[rest:], self.y[rest:]))
+
 
 def make_data(corruption: Corruption = Corruption(), seed: int = 0,
               frames: int = 48) -> tuple[FusionData, FusionData]:
@@ -339,19 +348,20 @@ def classification_loss(model, batch):
     return F.cross_entropy(model(image, audio), y)
 
 
-def train(variant: str, train_data: FusionData, test_data: FusionData, size: RunSize,
+def train(variant: str, train_data: FusionData, val_data: FusionData | None, size: RunSize,
           seed: int = 0, width: int = 16, lr: float = 2e-3, verbose: bool = False):
-    """Train one variant; return (model, history with per-epoch ``test_accuracy``)."""
+    """Train one variant; return (model, history with per-epoch ``val_accuracy`` on ``val_data``,
+    a split kept out of training; ``None``: no per-epoch evaluation)."""
     seed_everything(seed)
     model = build(variant, width)
     batches = ArrayBatches(train_data.image, train_data.audio, train_data.y,
                            batch_size=size.batch_size, seed=seed)
 
     def evaluate(m):
-        return {"test_accuracy": accuracy(predict(m, test_data.image, test_data.audio), test_data.y)}
+        return {"val_accuracy": accuracy(predict(m, val_data.image, val_data.audio), val_data.y)}
 
     history = fit(model, batches, classification_loss, epochs=size.epochs, lr=lr,
-                  evaluate=evaluate, verbose=verbose)
+                  evaluate=None if val_data is None else evaluate, verbose=verbose)
     return model, history
 
 
@@ -390,7 +400,9 @@ def run_experiment(size: RunSize, seeds=(0, 1, 2), corruption: Corruption = Corr
     """Train image, audio, concat and deconv models for every seed, assemble late fusion from
     each seed's image and audio models, and collect test accuracies.
 
-    Each seed draws its own pairing, corruption, initialisation and batch order.
+    Each seed draws its own pairing, corruption, initialisation and batch order. The per-epoch
+    curves are measured on ``size.n_val`` training pairs kept out of training; the test pairs
+    are scored once, at the end.
     """
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
@@ -399,11 +411,12 @@ def run_experiment(size: RunSize, seeds=(0, 1, 2), corruption: Corruption = Corr
                             {v: [] for v in VARIANTS}, [])
     for seed in seeds:
         train_data, test_data = make_data(corruption, seed=seed)
+        train_data, val_data = train_data.split_validation(size.n_val) if size.n_val else (train_data, None)
         train_data, test_data = train_data.subset(size.n_train), test_data.subset(size.n_test)
         results.y_test.append(test_data.y)
         models = {}
         for variant in TRAINABLE:
-            models[variant], history = train(variant, train_data, test_data, size, seed=seed, width=width)
+            models[variant], history = train(variant, train_data, val_data, size, seed=seed, width=width)
             results.histories[variant].append(history)
         models["late"] = LateFusion(models["image"], models["audio"])
         results.histories["late"].append({})

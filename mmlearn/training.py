@@ -110,7 +110,7 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
 
     ``loss_fn(model, batch)`` returns the mean loss of one batch (already on ``device``).
     ``evaluate(model)``, if given, runs after each epoch in eval mode and returns metrics
-    such as ``{"test_accuracy": 0.97}``; they join the history.
+    such as ``{"val_accuracy": 0.97}`` on a validation split; they join the history.
 
     Under ``torchrun`` the model is wrapped in DistributedDataParallel and ``loss_fn`` receives
     the wrapper, so it must call the model (``model(...)``) rather than its submodules; the

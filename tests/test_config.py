@@ -125,8 +125,9 @@ def test_dry_run_keeps_the_batch_and_cuts_data_and_epochs(monkeypatch):
         assert dry.epochs == min(full.epochs, 1), name  # an experiment not trained stays untrained
         for n_dry, n_full in ((dry.n_train, full.n_train), (dry.n_test, full.n_test)):
             assert n_dry == (rows if n_full is None else min(n_full, rows)), name
-    assert mm.run_size("deconv.formula") == mm.RunSize(n_train=128, n_test=128, epochs=1, batch_size=64)
-    assert mm.run_size("deconv.article_train") == mm.RunSize(n_train=8, n_test=8, epochs=1, batch_size=4)
+        assert dry.n_val == min(full.n_val, rows), name
+    assert mm.run_size("deconv.formula") == mm.RunSize(n_train=128, n_test=128, epochs=1, batch_size=64, n_val=128)
+    assert mm.run_size("deconv.article_train") == mm.RunSize(n_train=8, n_test=8, epochs=1, batch_size=4, n_val=8)
     # a profile named explicitly is the table as written, for chapters that quote it
     assert mm.run_size("deconv.formula", "full") == config.SIZES["deconv.formula"]["full"]
 

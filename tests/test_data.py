@@ -32,6 +32,21 @@ def test_split_is_the_same_every_time(fresh_cache):
     np.testing.assert_array_equal(a.x_test, b.x_test)
 
 
+def test_validation_split_comes_from_the_end_of_the_training_images(fresh_cache):
+    d = data.load_mnist5k()
+    small, with_val = d.subset(500, 100), d.subset(500, 100, n_val=300)
+    np.testing.assert_array_equal(small.x_train, with_val.x_train)   # a small n_train: the same images
+    np.testing.assert_array_equal(with_val.x_val, d.x_train[-300:])
+    np.testing.assert_array_equal(with_val.y_val, d.y_train[-300:])
+    assert small.x_val is None and len(with_val.x_test) == 100
+    everything = d.subset(None, None, n_val=300)                      # all of it: validation kept out
+    assert len(everything.x_train) == 3700
+    train_rows = {row.tobytes() for row in everything.x_train}
+    assert not any(row.tobytes() in train_rows for row in everything.x_val)
+    with pytest.raises(ValueError, match="validation images cannot be cut from 4,000"):
+        d.subset(None, None, n_val=4000)
+
+
 def test_cifar10_offline_by_default_falls_back_at_once_and_says_so(fresh_cache, monkeypatch, tmp_path,
                                                                    capsys):
     monkeypatch.delenv("MMLEARN_ONLINE", raising=False)

@@ -109,6 +109,20 @@ def test_runner_reports_every_variant_per_seed():
     mm.seed_everything(0)
 
 
+def test_curves_are_measured_on_a_validation_split_kept_out_of_training():
+    train, _ = fu.make_data(seed=0)
+    rest, val = train.split_validation(100)
+    assert len(val.y) == 100 and len(rest.y) + len(val.y) == len(train.y)
+    np.testing.assert_array_equal(val.image, train.image[-100:])
+    with pytest.raises(ValueError, match="validation pairs"):
+        train.split_validation(len(train.y))
+    results = fu.run_experiment(RunSize(n_train=64, n_test=32, epochs=2, batch_size=32, n_val=48),
+                                seeds=(0,), width=2, verbose=False)
+    assert all(len(results.histories[v][0]["val_accuracy"]) == 2 for v in fu.TRAINABLE)
+    assert "test_accuracy" not in results.histories["image"][0]
+    mm.seed_everything(0)
+
+
 def test_concat_and_deconv_fusion_have_matched_capacity():
     for width in (4, 8, 16):
         concat, deconv = (fu.n_parameters(fu.build(v, width=width)) for v in ("concat", "deconv"))

@@ -19,6 +19,23 @@ def test_show_gives_the_package_code_as_text_and_highlighted_markdown():
     assert "".join(lines[first - 1:last]) == repr(shown)
 
 
+def test_nbval_compares_the_shown_code_but_not_where_it_sits_in_its_file():
+    import configparser
+    rules = configparser.ConfigParser(interpolation=None)
+    rules.read(ROOT / "tests/nbval_sanitize.cfg")
+    (name,) = [n for n in rules.sections() if n.startswith("mm.source.show")]
+    rule = rules[name]
+
+    def sanitized(shown):
+        return re.sub(rule["regex"], rule["replace"], shown._repr_markdown_())
+
+    moved = source.show(metrics.accuracy)
+    moved.where = moved.where.replace("lines ", "lines 1")
+    assert sanitized(moved) == sanitized(source.show(metrics.accuracy))    # lines shifted: equal
+    assert "lines N to M" in sanitized(moved) and "def accuracy(" in sanitized(moved)
+    assert sanitized(source.show(metrics.accuracy)) != sanitized(source.show(metrics.recall_at_k))
+
+
 def test_show_refuses_what_is_not_the_package_own_class_or_function():
     with pytest.raises(TypeError, match="class or function"):
         source.show(deconv_torch.FormulaNet())
