@@ -63,7 +63,7 @@ def _cross_entropy(model, batch):
 # --- Part I -----------------------------------------------------------------------------------
 
 def formula_net() -> Case:
-    from mmlearn import deconv_torch as dt
+    from mmlearn import deconv as dt
 
     def make(n_batches, b):
         n = n_batches * b
@@ -122,6 +122,7 @@ def dual_encoder() -> Case:
 def vqa_tower() -> Case:
     """Stage 1 of chapter II.5c: the image tower learns colour and shape from uint8 pictures."""
     from mmlearn import shapes, vqa
+    from mmlearn.blocks import ImageRegions
 
     def make(n_batches, b):
         n = n_batches * b
@@ -129,7 +130,7 @@ def vqa_tower() -> Case:
                             _labels(n, len(shapes.COLORS)), _labels(n, len(shapes.SHAPES), 2), batch_size=b)
 
     return Case("VQA image tower", "II.5c", "vqa.tower", "pictures",
-                lambda: vqa.TowerPretrainer(vqa.ImageRegions()), make, lambda m, b: m.loss(b))
+                lambda: vqa.TowerPretrainer(ImageRegions()), make, lambda m, b: m.loss(b))
 
 
 def vqa_model(vocab_size: int = 27, questions_per_image: int = 10, length: int = 10) -> Case:

@@ -4,7 +4,7 @@
 For each framework and network:
 
 * seconds per Adam training step on random images at one batch size (median of ``steps``
-  steps after a warm-up step), from ``deconv_torch`` / ``deconv_keras.train_step_seconds``;
+  steps after a warm-up step), from ``deconv`` / ``deconv_keras.train_step_seconds``;
 * time per epoch of the book's Part I training set (the ``standard`` profile's
   ``deconv.formula`` subset of ``load_cifar10``): measured by training FormulaNet for
   ``epochs`` epochs; extrapolated from the step time for ArticleNet, whose step takes seconds;
@@ -38,7 +38,7 @@ ARTICLE_RUN = (50, 50_000)  # the article's own training: 50 epochs of CIFAR-10'
 
 def _module(framework: str):
     if framework == "PyTorch":
-        from mmlearn import deconv_torch as module
+        from mmlearn import deconv as module
     else:
         from mmlearn import deconv_keras as module  # imports TensorFlow, after PyTorch
     return module
@@ -78,7 +78,7 @@ def train_torch(name: str, d, epochs: int, batch_size: int) -> tuple[float, floa
     """(median seconds per epoch, test accuracy) of ``name`` trained with ``mmlearn.training.fit``."""
     import torch
     import torch.nn.functional as F
-    from mmlearn import deconv_torch as dt
+    from mmlearn import deconv as dt
 
     mm.seed_everything(0)
     model = dt.build(name, n_classes=len(d.class_names))

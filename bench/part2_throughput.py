@@ -19,7 +19,7 @@ import time
 import mmlearn as mm  # first: sets thread counts and import order
 import torch
 
-from mmlearn import crossmodal as cm, shapes
+from mmlearn import blocks, crossmodal as cm, shapes
 
 from common import sync
 
@@ -51,7 +51,7 @@ def measure(batch_size: int, steps: int, image_size: int = 32) -> dict:
 
     def train_step(text_emb_fn):
         def step():
-            loss = cm.contrastive_loss(model.image(x), text_emb_fn(), model.logit_scale())
+            loss = blocks.contrastive_loss(model.image(x), text_emb_fn(), model.logit_scale())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

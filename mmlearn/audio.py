@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn.crossmodal import LogitScale, contrastive_loss
+from mmlearn.blocks import LogitScale, contrastive_loss
 
 SYNTH_RATE = 22_050
 ASR_RATE = 16_000

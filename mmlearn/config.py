@@ -237,7 +237,7 @@ DRY_RUN_MIN_ROWS = 128   # ... but at least this many rows, for experiments size
 # The one exception to "the profile's batch size": the article's network (84M parameters,
 # 256x256x128 activations) takes about a minute per step at batch 64 on a CPU core, more than the
 # whole dry run can spend, so a dry run tries its code at this batch. Whether the profile's batch
-# fits in memory is for batch_that_fits (below; deconv_keras and deconv_torch) to judge.
+# fits in memory is for batch_that_fits (below; deconv and deconv_keras) to judge.
 DRY_RUN_BATCH_SIZE = {"deconv.article_timing": 4, "deconv.article_train": 4}
 
 

@@ -1,20 +1,18 @@
 """Cross-modal models in PyTorch: two towers, one joint embedding space, and attention.
 
-Read top to bottom, the module follows the figure of a CLIP-style model:
+Read top to bottom, the module follows the figure of a CLIP-style model, built from the shared
+blocks of :mod:`mmlearn.blocks` (``ProjectionHead``, ``LogitScale``, ``CrossAttention`` and the
+contrastive loss):
 
 1. inputs: :func:`image_tensor` turns uint8 pictures into the tensor the image tower expects;
-2. blocks: :class:`ProjectionHead`, :class:`LogitScale` (the learnable, clamped temperature),
-   :func:`attention` (scaled dot-product attention that also returns its weights) and
-   :class:`CrossAttention` (one modality's items attend to the other's);
-3. towers: :class:`ImageEncoder` (torchvision's ResNet18 whose 1,000-way classifier is replaced
+2. towers: :class:`ImageEncoder` (torchvision's ResNet18 whose 1,000-way classifier is replaced
    by a projection into the joint space) and :class:`TextEncoder` (a BERT-family model from
    ``transformers`` with attention-mask-aware mean pooling and a projection);
-4. the loss: :func:`contrastive_loss`, the symmetric InfoNCE loss of CLIP;
-5. networks: :class:`DualEncoder` (both towers + temperature) and :class:`FusionNetwork`
+3. networks: :class:`DualEncoder` (both towers + temperature) and :class:`FusionNetwork`
    (image regions and text tokens attend to each other, then a classifier);
-6. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`;
-7. training with a frozen text tower: :func:`cached_caption_loss` and :func:`fit_on_captions`;
-8. tags from the joint space: :func:`tag_probabilities`.
+4. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`;
+5. training with a frozen text tower: :func:`cached_caption_loss` and :func:`fit_on_captions`;
+6. tags from the joint space: :func:`tag_probabilities`.
 
 Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are in
 torch's or Hugging Face's cache, or downloaded when ``MMLEARN_ONLINE=1`` (see
@@ -35,9 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn import training
-from mmlearn.data import (NETWORK_TIMEOUT_S, ONLINE_VARIABLE, DataError, _download,
-                          _host_port, _host_reachable, hub_offline, online,
-                          text_model_path)
+from mmlearn.blocks import (CrossAttention, LogitScale, ProjectionHead, attention, contrastive_loss,
+                            similarity)
+from mmlearn.data import (NETWORK_TIMEOUT_S, ONLINE_VARIABLE, DataError, download_file, host_port,
+                          host_reachable, hub_offline, online, text_model_path)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,116 +84,7 @@ def image_tensor(images, image_size: int = 64) -> torch.Tensor:
     return ((x - mean) / std).contiguous()
 
 
-# --- 2. blocks -------------------------------------------------------------------------------
-
-class ProjectionHead(nn.Module):
-    """Maps one tower's features into the joint space: a linear projection plus a residual
-    GELU-MLP refinement, then LayerNorm. Works on (..., in_dim) -> (..., out_dim)."""
-
-    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0):
-        super().__init__()
-        self.proj = nn.Linear(in_dim, out_dim)
-        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(out_dim, out_dim), nn.Dropout(dropout))
-        self.norm = nn.LayerNorm(out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.proj(x)
-        return self.norm(z + self.mlp(z))
-
-
-class LogitScale(nn.Module):
-    """The learnable inverse temperature 1/tau of the contrastive loss, as in CLIP.
-
-    It is stored as log(1/tau) so it stays positive, starts at 1/``init_temperature`` and is
-    clamped to at most ``max_scale`` (CLIP's 100): without the clamp, training can push it up
-    until the softmax is one-hot and the loss unstable.
-    """
-
-    def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0):
-        super().__init__()
-        if not 0 < init_temperature:
-            raise ValueError(f"init_temperature must be positive, got {init_temperature}")
-        if not 1.0 / init_temperature <= max_scale:
-            raise ValueError(f"1/init_temperature = {1 / init_temperature:.1f} exceeds "
-                             f"max_scale = {max_scale}")
-        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
-        self.max_log_scale = math.log(max_scale)
-
-    def forward(self) -> torch.Tensor:
-        return self.log_scale.clamp(0.0, self.max_log_scale).exp()
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              key_padding_mask: torch.Tensor | None = None, scale: float | None = None):
-    """Scaled dot-product attention softmax(q k^T / sqrt(d)) v that also returns the weights.
-
-    q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv); ``key_padding_mask`` (B, Lk) bool, True
-    where a key is real (the ``attention_mask`` convention of ``transformers``). Returns
-    (output (..., Lq, dv), weights (..., Lq, Lk)); each row of weights sums to 1 over the keys
-    and is 0 on masked keys.
-    """
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = q @ k.transpose(-2, -1) * scale  # (..., Lq, d) x (..., d, Lk) -> (..., Lq, Lk)
-    if key_padding_mask is not None:
-        keep = key_padding_mask.bool()
-        if not keep.any(dim=-1).all():
-            raise ValueError("key_padding_mask masks every key of some row; keep at least one")
-        keep = keep.view(keep.shape[0], *([1] * (scores.dim() - 2)), keep.shape[-1])
-        scores = scores.masked_fill(~keep, float("-inf"))
-    weights = scores.softmax(dim=-1)
-    return weights @ v, weights
-
-
-def check_cross_attention_shapes(dim: int, queries_shape, keys_shape, mask_shape=None) -> None:
-    """Raise a ValueError naming the expected form unless queries (B, Lq, dim), keys
-    (B, Lk, dim) and an optional key padding mask (B, Lk) fit together. Shared with the
-    Keras twin in :mod:`mmlearn.keras_crossmodal`."""
-    q, k = tuple(queries_shape), tuple(keys_shape)
-    if len(q) != 3 or len(k) != 3 or q[-1] != dim or k[-1] != dim:
-        raise ValueError(f"expected queries (B, Lq, {dim}) and keys (B, Lk, {dim}), got {q} and {k}")
-    if q[0] != k[0]:
-        raise ValueError(f"queries and keys must hold the same batch, got {q[0]} and {k[0]} items")
-    if mask_shape is not None and tuple(mask_shape) != k[:2]:
-        raise ValueError(f"expected key_padding_mask of shape (B, Lk) = {k[:2]}, got {tuple(mask_shape)}")
-
-
-class CrossAttention(nn.Module):
-    """Multi-head attention where ``queries`` of one modality attend to ``keys`` of another.
-
-    (B, Lq, dim) queries and (B, Lk, dim) keys/values -> (B, Lq, dim) outputs and the
-    attention weights averaged over heads, (B, Lq, Lk). The parameters are laid out like
-    ``nn.MultiheadAttention``'s (``in_proj_weight`` rows: q, k, v), so weights copy across.
-    """
-
-    def __init__(self, dim: int, num_heads: int = 1):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")
-        self.dim, self.num_heads = dim, num_heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-        nn.init.xavier_uniform_(self.in_proj_weight)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, length, _ = x.shape  # (B, L, dim) -> (B, heads, L, dim/heads)
-        return x.view(b, length, self.num_heads, self.dim // self.num_heads).transpose(1, 2)
-
-    def forward(self, queries: torch.Tensor, keys: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None):
-        check_cross_attention_shapes(self.dim, queries.shape, keys.shape,
-                                     None if key_padding_mask is None else key_padding_mask.shape)
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q = self._heads(F.linear(queries, w_q, b_q))
-        k = self._heads(F.linear(keys, w_k, b_k))
-        v = self._heads(F.linear(keys, w_v, b_v))
-        out, weights = attention(q, k, v, key_padding_mask)  # (B, h, Lq, d/h), (B, h, Lq, Lk)
-        out = out.transpose(1, 2).reshape(queries.shape[0], queries.shape[1], self.dim)
-        return self.out_proj(out), weights.mean(dim=1)
-
-
-# --- 3. towers -------------------------------------------------------------------------------
+# --- 2. towers -------------------------------------------------------------------------------
 
 def _imagenet_resnet18_state(verbose: bool):
     """ImageNet weights of ResNet18 from torch's cache or, with ``MMLEARN_ONLINE=1``, downloaded
@@ -204,17 +94,17 @@ def _imagenet_resnet18_state(verbose: bool):
     weights = ResNet18_Weights.IMAGENET1K_V1
     name = Path(weights.url).name                        # resnet18-f37072fd.pth
     cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    host = _host_port(weights.url)[0]
+    host = host_port(weights.url)[0]
     reason = None
     if not cached.exists():
         if not online():
             reason = f"not in torch's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches them, 45 MB"
-        elif not _host_reachable(weights.url):
+        elif not host_reachable(weights.url):
             reason = f"not in torch's cache, and {host} could not be reached within {NETWORK_TIMEOUT_S:g} s"
         else:
             try:
-                _download(weights.url, cached, name.split("-")[-1].split(".")[0],
-                          "ResNet18 checkpoint")
+                download_file(weights.url, cached, name.split("-")[-1].split(".")[0],
+                               "ResNet18 checkpoint")
             except (OSError, DataError) as err:
                 reason = f"the download from {host} failed: {type(err).__name__}"
     if reason is None:
@@ -288,7 +178,7 @@ def _load_text_backbone(name: str, verbose: bool):
         raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
     if name in ("auto", "bert-base-uncased"):
         hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        may_download = online() and _host_reachable(hub)
+        may_download = online() and host_reachable(hub)
         try:
             with hub_offline(not may_download):
                 model = AutoModel.from_pretrained("bert-base-uncased", local_files_only=not may_download)
@@ -306,7 +196,7 @@ def _load_text_backbone(name: str, verbose: bool):
                 if not online():
                     why = f"not in Hugging Face's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches it, 440 MB"
                 elif not may_download:
-                    why = (f"not in Hugging Face's cache, and {_host_port(hub)[0]} could not be reached "
+                    why = (f"not in Hugging Face's cache, and {host_port(hub)[0]} could not be reached "
                            f"within {NETWORK_TIMEOUT_S:g} s")
                 else:
                     why = f"loading it failed: {type(err).__name__}"
@@ -373,41 +263,7 @@ class TextEncoder(nn.Module):
         return out
 
 
-# --- 4. the loss -----------------------------------------------------------------------------
-
-def similarity(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-    """Cosine similarities (N_image, N_text) of two sets of embeddings."""
-    if image_emb.dim() != 2 or text_emb.dim() != 2 or image_emb.shape[1] != text_emb.shape[1]:
-        raise ValueError(f"expected embeddings (N, D) and (M, D), got {tuple(image_emb.shape)} "
-                         f"and {tuple(text_emb.shape)}")
-    return F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
-
-
-def contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
-                     pair_ids: torch.Tensor | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE (CLIP) loss of a batch of N matching (image, text) pairs.
-
-    logits = logit_scale * cos(image_i, text_j); the loss is the mean of the cross-entropy
-    picking the right text for each image (rows) and the right image for each text (columns).
-    Row i's target is pair i. With ``pair_ids`` (N,), all pairs sharing an id count as right
-    answers, with equal target probability (two images with the same caption are not
-    negatives of each other).
-    """
-    if image_emb.shape[0] != text_emb.shape[0]:
-        raise ValueError(f"expected as many images as texts (matching pairs), got "
-                         f"{image_emb.shape[0]} image and {text_emb.shape[0]} text embeddings")
-    logits = logit_scale * similarity(image_emb, text_emb)  # (N, N)
-    if pair_ids is None:
-        targets = torch.arange(len(logits), device=logits.device)
-        return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
-    if pair_ids.shape != (len(logits),):
-        raise ValueError(f"expected pair_ids of shape ({len(logits)},), got {tuple(pair_ids.shape)}")
-    same = (pair_ids[:, None] == pair_ids[None, :]).to(logits.dtype)
-    targets = same / same.sum(dim=1, keepdim=True)  # symmetric, so it serves both directions
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
-
-
-# --- 5. networks -----------------------------------------------------------------------------
+# --- 3. networks -----------------------------------------------------------------------------
 
 class DualEncoder(nn.Module):
     """Image tower + text tower + temperature: the two-tower (CLIP) model.
@@ -473,7 +329,7 @@ class FusionNetwork(nn.Module):
         return logits, {"image_to_text": w_rt, "text_to_image": w_tr}
 
 
-# --- 6. the builder --------------------------------------------------------------------------
+# --- 4. the builder --------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class DualEncoderConfig:
@@ -494,7 +350,7 @@ def build_dual_encoder(config: DualEncoderConfig = DualEncoderConfig(), verbose:
     return DualEncoder(image, text, config.init_temperature)
 
 
-# --- 7. training with a frozen text tower ----------------------------------------------------
+# --- 5. training with a frozen text tower ----------------------------------------------------
 
 def cached_caption_loss(caption_features: torch.Tensor):
     """``loss_fn`` for :func:`mmlearn.training.fit` on (images, caption_ids) batches.
@@ -534,7 +390,7 @@ def fit_on_captions(model: DualEncoder, images: torch.Tensor, caption_ids, capti
                         optimizer=optimizer, evaluate=evaluate, verbose=verbose)
 
 
-# --- 8. tags from the joint space ------------------------------------------------------------
+# --- 6. tags from the joint space ------------------------------------------------------------
 
 def tag_probabilities(image_emb: torch.Tensor, caption_emb: torch.Tensor, caption_tags,
                       logit_scale: torch.Tensor | float) -> torch.Tensor:

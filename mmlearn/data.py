@@ -175,21 +175,21 @@ def hub_offline(offline: bool | None = None):
         constants.HF_HUB_OFFLINE = before
 
 
-def _host_port(url: str) -> tuple[str, int]:
+def host_port(url: str) -> tuple[str, int]:
     parsed = urllib.request.urlparse(url)
     return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+def host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
     """Whether the host of ``url`` accepts a connection within ``timeout`` seconds."""
     try:
-        with socket.create_connection(_host_port(url), timeout=timeout):
+        with socket.create_connection(host_port(url), timeout=timeout):
             return True
     except OSError:
         return False
 
 
-def _download(url: str, path: Path, sha256_prefix: str, what: str) -> Path:
+def download_file(url: str, path: Path, sha256_prefix: str, what: str) -> Path:
     """Fetch ``url`` to ``path`` if its SHA-256 starts with ``sha256_prefix`` (a full digest or,
     as torch's checkpoint names carry, its first hex digits); otherwise raise a DataError.
 
@@ -385,16 +385,16 @@ def load_cifar10(download: bool | None = None, verbose: bool = True) -> ImageDat
             return _cifar10_standin_because(
                 f"not in Keras' cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches it, 163 MB",
                 verbose)
-        if not _host_reachable(CIFAR10_URL):
+        if not host_reachable(CIFAR10_URL):
             return _cifar10_standin_because(
-                f"not in Keras' cache, and {_host_port(CIFAR10_URL)[0]} could not be reached within "
+                f"not in Keras' cache, and {host_port(CIFAR10_URL)[0]} could not be reached within "
                 f"{NETWORK_TIMEOUT_S:g} s", verbose)
         try:
-            path = _download(CIFAR10_URL, _keras_cache() / "cifar-10-python.tar.gz",
-                             CHECKSUMS["cifar-10-python.tar.gz"], "CIFAR-10 archive")
+            path = download_file(CIFAR10_URL, _keras_cache() / "cifar-10-python.tar.gz",
+                                  CHECKSUMS["cifar-10-python.tar.gz"], "CIFAR-10 archive")
         except OSError as err:  # refused, reset or timed out half-way; nothing was kept
             return _cifar10_standin_because(
-                f"the download from {_host_port(CIFAR10_URL)[0]} failed: {type(err).__name__}", verbose)
+                f"the download from {host_port(CIFAR10_URL)[0]} failed: {type(err).__name__}", verbose)
     try:
         d = cached_arrays("cifar10", lambda: _read_cifar(path))
     except DataError:

@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmlearn import data as mmdata
+from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.config import RunSize, seed_everything
-from mmlearn.deconv_torch import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.metrics import accuracy
 from mmlearn.training import ArrayBatches, fit, predict
 
@@ -169,7 +169,7 @@ def make_data(corruption: Corruption = Corruption(), seed: int = 0,
     return prepare(train), prepare(test)
 
 
-# --- encoders (built from Part I's ConvBlock and DeconvBlock) -----------------------------------
+# --- encoders (built from the shared ConvBlock and DeconvBlock) -----------------------------------
 
 def conv(c_in: int, c_out: int, stride: int = 1) -> ConvBlock:
     """Part I's conv block with "same" padding: 3x3 at stride 1 keeps the grid, 4x4 at stride 2 halves it."""

@@ -8,7 +8,7 @@ picture of it. Read top to bottom:
   Any sentence has such features, so the generator can be asked for captions it was never
   trained on ("a crimson round disc").
 * :class:`Decoder`: (condition, latent z) -> Linear -> a 4 x 4 grid -> three of Part I's
-  transposed-convolution blocks (:class:`mmlearn.deconv_torch.DeconvBlock`), 4 -> 8 -> 16 -> 32
+  transposed-convolution blocks (:class:`mmlearn.blocks.DeconvBlock`), 4 -> 8 -> 16 -> 32
   pixels -> sigmoid.
 * two ways to train it:
 
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmlearn.deconv_torch import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
+from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.shapes import COLORS, PALETTE, SHAPES
 
 IMAGE_SIZE = 32

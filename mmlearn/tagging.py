@@ -21,24 +21,24 @@ from torch import nn
 
 from mmlearn import crossmodal as cm
 from mmlearn import training
-from mmlearn.vqa import ImageRegions, check_images
+from mmlearn.blocks import ImageRegions, ProjectionHead, check_region_images
 
 
 class ShapeTower(nn.Module):
     """uint8 pictures (B, 64, 64, 3) -> embeddings (B, embed_dim).
 
-    The four-layer CNN of :class:`mmlearn.vqa.ImageRegions` (8 x 8 regions with a learned
+    The four-layer CNN of :class:`mmlearn.blocks.ImageRegions` (8 x 8 regions with a learned
     position embedding), its regions flattened so that where the shape lies survives, and a
-    :class:`mmlearn.crossmodal.ProjectionHead` into the joint space.
+    :class:`mmlearn.blocks.ProjectionHead` into the joint space.
     """
 
     def __init__(self, embed_dim: int = 128, dim: int = 32, width: int = 16):
         super().__init__()
         self.regions = ImageRegions(dim, width)
-        self.head = cm.ProjectionHead(64 * dim, embed_dim)
+        self.head = ProjectionHead(64 * dim, embed_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_images(images)
+        check_region_images(images)
         return self.head(self.regions(images).flatten(1))       # (B, 64, dim) -> (B, embed_dim)
 
 

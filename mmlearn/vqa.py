@@ -3,10 +3,10 @@
 The model reads like its figure, top to bottom:
 
 * the question: word ids -> a learned embedding -> two 1-D convolutions -> one state per token;
-* the image: a small strided CNN -> an 8 x 8 grid of region features with a learned position
-  embedding (easy-VQA has no region that matters more than another, so no pretrained detector);
+* the image: :class:`mmlearn.blocks.ImageRegions`, a small strided CNN -> an 8 x 8 grid of
+  region features with a learned position embedding (easy-VQA has no region that matters more than another, so no pretrained detector);
 * the fusion: every question token attends to the image regions through
-  :class:`mmlearn.crossmodal.CrossAttention` (queries = tokens, keys and values = regions);
+  :class:`mmlearn.blocks.CrossAttention` (queries = tokens, keys and values = regions);
   the attended image features are added to the token states and pooled over the real
   (unmasked) tokens; with a max-pooled summary of the regions and the product of the two, a
   small MLP picks one of the 13 answers.
@@ -38,14 +38,13 @@ import torch
 from torch import nn
 
 from mmlearn import shapes
-from mmlearn.crossmodal import CrossAttention
+from mmlearn.blocks import REGIONS_IMAGE_SIZE, CrossAttention, ImageRegions, check_region_images
 from mmlearn.training import ArrayBatches, fit
 
 PAD, UNK = "<pad>", "<unk>"
 COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
 SHAPES = ("circle", "rectangle", "triangle")
 QUESTION_TYPES = ("colour", "shape", "yes/no")
-IMAGE_SIZE = 64
 FUSIONS = ("attention", "mean")
 
 
@@ -143,7 +142,7 @@ class VQAArrays:
 
 def to_arrays(split, vocab: Vocabulary, answer_vocab, length: int) -> VQAArrays:
     """A :class:`mmlearn.data.VQASplit` as :class:`VQAArrays`."""
-    check_images(split.images)
+    check_region_images(split.images)
     answer_index = {a: i for i, a in enumerate(answer_vocab)}
     return VQAArrays(images=split.images, image_index=np.asarray(split.image_index, dtype=np.int64),
                      question_ids=vocab.encode(split.questions, length),
@@ -152,19 +151,7 @@ def to_arrays(split, vocab: Vocabulary, answer_vocab, length: int) -> VQAArrays:
                                     dtype=np.int64))
 
 
-def check_images(images) -> None:
-    """Raise unless ``images`` is (N, 64, 64, 3) channels-last uint8."""
-    shape = tuple(getattr(images, "shape", ()))
-    if len(shape) != 4 or shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-        hint = (": transpose with x.transpose(0, 2, 3, 1)"
-                if len(shape) == 4 and shape[1] == 3 else "")
-        raise ValueError(f"expected images of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) channels-last "
-                         f"uint8, got {shape}{hint}")
-    if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
-        raise ValueError(f"expected uint8 images (0-255), got dtype {images.dtype}")
-
-
-# --- the two encoders ------------------------------------------------------------------------
+# --- the question encoder (the image side is blocks.ImageRegions) ---------------------------
 
 class QuestionEncoder(nn.Module):
     """Word ids (B, T) -> token states (B, T, dim) and the mask of real tokens (B, T).
@@ -193,33 +180,6 @@ class QuestionEncoder(nn.Module):
         for conv in self.convs:                                  # (B, T, dim) -> (B, T, dim)
             h = h + torch.relu(conv((h * keep).transpose(1, 2))).transpose(1, 2)
         return self.norm(h), real
-
-
-def conv_block(c_in: int, c_out: int, stride: int = 2) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU; stride 2 halves height and width."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
-
-
-class ImageRegions(nn.Module):
-    """uint8 images (B, 64, 64, 3) -> region features (B, 64, dim): an 8 x 8 grid of regions.
-
-    Each region's receptive field is 31 px wide, about the size of the largest shape, so a
-    region on the shape sees enough of its outline to tell a corner from a curve.
-    """
-
-    def __init__(self, dim: int = 64, width: int = 16):
-        super().__init__()
-        self.cnn = nn.Sequential(conv_block(3, width),             # (B, 3, 64, 64) -> (B, w, 32, 32)
-                                 conv_block(width, 2 * width),     # -> (B, 2w, 16, 16)
-                                 conv_block(2 * width, dim),       # -> (B, dim, 8, 8)
-                                 conv_block(dim, dim, stride=1))   # -> (B, dim, 8, 8)
-        self.position = nn.Parameter(torch.zeros(1, 64, dim))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.permute(0, 3, 1, 2).float() / 255.0           # (B, 64, 64, 3) -> (B, 3, 64, 64)
-        x = self.cnn(x)                                          # (B, dim, 8, 8)
-        return x.flatten(2).transpose(1, 2) + self.position      # (B, 64, dim)
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -316,7 +276,7 @@ class TowerPretrainer(nn.Module):
 @torch.no_grad()
 def cache_regions(tower: ImageRegions, images, batch_size: int = 250) -> torch.Tensor:
     """Region features float32 (N, 64, dim) of uint8 images (N, 64, 64, 3), tower in eval mode."""
-    check_images(images)
+    check_region_images(images)
     tower.eval()
     device = next(tower.parameters()).device
     images = torch.as_tensor(images)
@@ -430,10 +390,10 @@ def accuracy_by_type(predicted, data: VQAArrays) -> dict[str, float]:
 def shuffle_blocks(images, block: int = 8, seed: int = 0) -> np.ndarray:
     """uint8 pictures (N, 64, 64, 3) with their ``block`` x ``block`` px tiles permuted, a new
     order per picture: colours stay, outlines and positions are destroyed."""
-    check_images(images)
-    if IMAGE_SIZE % block:
-        raise ValueError(f"block must divide {IMAGE_SIZE}, got {block}")
-    n, g = len(images), IMAGE_SIZE // block
+    check_region_images(images)
+    if REGIONS_IMAGE_SIZE % block:
+        raise ValueError(f"block must divide {REGIONS_IMAGE_SIZE}, got {block}")
+    n, g = len(images), REGIONS_IMAGE_SIZE // block
     tiles = np.asarray(images).reshape(n, g, block, g, block, 3).transpose(0, 1, 3, 2, 4, 5)
     tiles = tiles.reshape(n, g * g, block, block, 3)
     rng = np.random.default_rng(seed)
@@ -441,7 +401,7 @@ def shuffle_blocks(images, block: int = 8, seed: int = 0) -> np.ndarray:
     return tiles.reshape(n, g, g, block, block, 3).transpose(0, 1, 3, 2, 4, 5).reshape(images.shape)
 
 
-def attention_localisation(weights, centre, grid: int = 8, image_size: int = IMAGE_SIZE) -> dict:
+def attention_localisation(weights, centre, grid: int = 8, image_size: int = REGIONS_IMAGE_SIZE) -> dict:
     """How well attention maps (N, grid * grid), regions row by row, point at the shape.
 
     ``centre`` (N, 2) is the shape's centre of mass (row, col) in px

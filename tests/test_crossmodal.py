@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import mmlearn as mm  # noqa: F401  (import order: mmlearn first)
+from mmlearn import blocks
 from mmlearn import crossmodal as cm
 
 
@@ -82,12 +83,12 @@ def test_contrastive_loss_is_cross_entropy_both_ways():
     logits = scale * F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T
     target = torch.arange(5)
     expected = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    assert torch.allclose(cm.contrastive_loss(img, txt, scale), expected)
+    assert torch.allclose(blocks.contrastive_loss(img, txt, scale), expected)
     # with all-distinct pair ids the multi-positive form is the same loss
-    assert torch.allclose(cm.contrastive_loss(img, txt, scale, pair_ids=torch.arange(5)), expected)
+    assert torch.allclose(blocks.contrastive_loss(img, txt, scale, pair_ids=torch.arange(5)), expected)
     # perfectly aligned pairs at a high scale give a near-zero loss
     eye = torch.eye(5, 8)
-    assert cm.contrastive_loss(eye, eye, torch.tensor(100.0)) < 1e-6
+    assert blocks.contrastive_loss(eye, eye, torch.tensor(100.0)) < 1e-6
 
 
 def test_contrastive_loss_shared_ids_are_not_negatives():
@@ -96,43 +97,43 @@ def test_contrastive_loss_shared_ids_are_not_negatives():
     together = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     apart = torch.tensor([[1.0, 0.4], [1.0, -0.4], [0.0, 1.0]])
     ids, scale = torch.tensor([0, 0, 1]), torch.tensor(20.0)
-    assert cm.contrastive_loss(apart, apart, scale) < cm.contrastive_loss(together, together, scale)
-    assert (cm.contrastive_loss(together, together, scale, ids)
-            < cm.contrastive_loss(apart, apart, scale, ids))
+    assert blocks.contrastive_loss(apart, apart, scale) < blocks.contrastive_loss(together, together, scale)
+    assert (blocks.contrastive_loss(together, together, scale, ids)
+            < blocks.contrastive_loss(apart, apart, scale, ids))
 
 
 def test_contrastive_loss_rejects_mismatched_batches():
     with pytest.raises(ValueError, match="as many images as texts"):
-        cm.contrastive_loss(torch.randn(4, 8), torch.randn(3, 8), torch.tensor(1.0))
+        blocks.contrastive_loss(torch.randn(4, 8), torch.randn(3, 8), torch.tensor(1.0))
 
 
 def test_logit_scale_starts_at_inverse_temperature_and_is_clamped():
-    s = cm.LogitScale(0.07)
+    s = blocks.LogitScale(0.07)
     assert torch.isclose(s(), torch.tensor(1 / 0.07))
     with torch.no_grad():
         s.log_scale.fill_(10.0)
     assert torch.isclose(s(), torch.tensor(100.0))
     with pytest.raises(ValueError):
-        cm.LogitScale(0.001)
+        blocks.LogitScale(0.001)
 
 
 def test_attention_weights_sum_to_one_and_masked_keys_get_zero():
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
-    out, w = cm.attention(q, k, v, mask)
+    out, w = blocks.attention(q, k, v, mask)
     assert out.shape == (2, 3, 6) and w.shape == (2, 3, 5)
     assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(2, 3))
     assert (w[0, :, 3:] == 0).all()
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, :])
     assert torch.allclose(out, ref, atol=1e-6)
     with pytest.raises(ValueError, match="every key"):
-        cm.attention(q, k, v, torch.zeros(2, 5, dtype=torch.bool))
+        blocks.attention(q, k, v, torch.zeros(2, 5, dtype=torch.bool))
 
 
 def test_cross_attention_equals_multihead_attention():
     torch.manual_seed(0)
-    ours, ref = cm.CrossAttention(8, num_heads=2), torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    ours, ref = blocks.CrossAttention(8, num_heads=2), torch.nn.MultiheadAttention(8, 2, batch_first=True)
     ref.load_state_dict(ours.state_dict())
     q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
     keep = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
@@ -160,7 +161,7 @@ def test_dual_encoder_trains_and_maps_attention(image, text):
     tok = text.tokenize(["a red circle", "a blue square"])
     x = torch.randn(2, 3, 32, 32)
     img, txt, scale = model(x, tok["input_ids"], tok["attention_mask"])
-    loss = cm.contrastive_loss(img, txt, scale)
+    loss = blocks.contrastive_loss(img, txt, scale)
     loss.backward()
     assert model.logit_scale.log_scale.grad is not None
     maps = model.attention_map(x, txt.detach())
@@ -174,7 +175,7 @@ def test_tag_probabilities_sum_caption_probabilities():
     caption_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     tags = np.array([[True, False], [False, True], [True, True]])
     p = cm.tag_probabilities(image_emb, caption_emb, tags, logit_scale=10.0)
-    p_caption = (10.0 * cm.similarity(image_emb, caption_emb)).softmax(1)
+    p_caption = (10.0 * blocks.similarity(image_emb, caption_emb)).softmax(1)
     assert torch.allclose(p[:, 0], p_caption[:, 0] + p_caption[:, 2])
     assert p[0, 0] > 0.99 and p[1, 1] > 0.99
     with pytest.raises(ValueError, match="bool \\(captions, tags\\)"):

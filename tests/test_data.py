@@ -51,7 +51,7 @@ def test_cifar10_offline_by_default_falls_back_at_once_and_says_so(fresh_cache, 
                                                                    capsys):
     monkeypatch.delenv("MMLEARN_ONLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(data, "_host_reachable", lambda *a, **k: pytest.fail("tried the network offline"))
+    monkeypatch.setattr(data, "host_reachable", lambda *a, **k: pytest.fail("tried the network offline"))
     d = data.load_cifar10()
     assert not d.is_real and "stand-in" in d.source
     assert d.x_train.shape == (4000, 32, 32, 3) and d.x_train.dtype == np.uint8

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mmlearn import deconv_torch, metrics, source
+from mmlearn import deconv, metrics, source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,6 @@ def test_nbval_compares_the_shown_code_but_not_where_it_sits_in_its_file():
 
 def test_show_refuses_what_is_not_the_package_own_class_or_function():
     with pytest.raises(TypeError, match="class or function"):
-        source.show(deconv_torch.FormulaNet())
+        source.show(deconv.FormulaNet())
     with pytest.raises(ValueError, match="not in mmlearn"):
         source.show(json.dumps)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import shapes, vqa
+from mmlearn import blocks, shapes, vqa
 from mmlearn.data import VQASplit
 
 
@@ -43,9 +43,9 @@ def test_arrays_types_and_images_checked(small):
     types = [vqa.question_type(answers[a]) for a in data.answer]
     assert [vqa.QUESTION_TYPES[t] for t in data.qtype] == types
     with pytest.raises(ValueError, match=r"transpose with x.transpose\(0, 2, 3, 1\)"):
-        vqa.check_images(np.zeros((2, 3, 64, 64), np.uint8))
+        blocks.check_region_images(np.zeros((2, 3, 64, 64), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
-        vqa.check_images(np.zeros((2, 64, 64, 3), np.float32))
+        blocks.check_region_images(np.zeros((2, 64, 64, 3), np.float32))
 
 
 def test_image_batches_hold_every_question_once_with_its_image(small):

@@ -1,7 +1,7 @@
-"""Part II's attention and contrastive head in Keras 3, under the names of :mod:`mmlearn.crossmodal`.
+"""The shared attention and contrastive blocks in Keras 3, under the names of :mod:`mmlearn.blocks`.
 
 The same blocks as the PyTorch module, with the same parameters in the same layout, so weights
-copy across with :func:`load_torch_weights` and both frameworks compute the same numbers:
+copy across with :func:`torch_to_keras` and both frameworks compute the same numbers:
 
 * :func:`attention`: scaled dot-product attention that also returns its weights;
 * :class:`CrossAttention`: multi-head attention from one modality's items to another's, with
@@ -10,13 +10,16 @@ copy across with :func:`load_torch_weights` and both frameworks compute the same
 * :class:`LogitScale`: the learnable inverse temperature, clamped to [1, 100];
 * :func:`similarity` and :func:`contrastive_loss`: the symmetric InfoNCE (CLIP) loss.
 
+(Part I's convolution blocks are built in Keras by :mod:`mmlearn.deconv_keras`, whose layer
+names the weight transfer there relies on.)
+
 Two framework defaults differ and would silently break equality, so this module sets them to
 PyTorch's: LayerNorm's epsilon (Keras 1e-3, PyTorch 1e-5) and GELU (Keras' ``gelu`` defaults
 to the tanh approximation, ``torch.nn.GELU`` to the exact erf form).
 
 Inputs are ``(batch, items, features)`` float32, the same as in PyTorch: a sequence layout has
 no channels-first/last question. Importing this module imports TensorFlow (Keras' backend);
-:mod:`mmlearn.crossmodal` does not.
+:mod:`mmlearn.blocks` does not.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import math
 
 import numpy as np
 
+from mmlearn.blocks import check_cross_attention_shapes
 from mmlearn.config import configure_tensorflow
-from mmlearn.crossmodal import check_cross_attention_shapes
 
 tf = configure_tensorflow()
 keras = tf.keras
@@ -121,7 +124,7 @@ class ProjectionHead(layers.Layer):
 
 class LogitScale(layers.Layer):
     """The learnable inverse temperature 1/tau, stored as log(1/tau) and clamped to
-    [0, log(max_scale)] before exponentiating, as in :class:`mmlearn.crossmodal.LogitScale`."""
+    [0, log(max_scale)] before exponentiating, as in :class:`mmlearn.blocks.LogitScale`."""
 
     def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0, **kwargs):
         super().__init__(**kwargs)
@@ -166,7 +169,7 @@ def _cross_entropy(logits, targets):
 
 def contrastive_loss(image_emb, text_emb, logit_scale, pair_ids=None):
     """Symmetric InfoNCE (CLIP) loss of N matching pairs; ``pair_ids`` (N,) marks pairs that
-    share an id as right answers too, as in :func:`mmlearn.crossmodal.contrastive_loss`."""
+    share an id as right answers too, as in :func:`mmlearn.blocks.contrastive_loss`."""
     if image_emb.shape[0] != text_emb.shape[0]:
         raise ValueError(f"expected as many images as texts (matching pairs), got "
                          f"{image_emb.shape[0]} image and {text_emb.shape[0]} text embeddings")
@@ -188,8 +191,8 @@ def _numpy_state(module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def load_torch_weights(layer: layers.Layer, module) -> layers.Layer:
-    """Copy the weights of a :mod:`mmlearn.crossmodal` module into its Keras twin ``layer``.
+def torch_to_keras(module, layer: layers.Layer) -> layers.Layer:
+    """Copy the weights of a :mod:`mmlearn.blocks` module into its Keras twin ``layer``.
 
     Keras' Dense kernel is (in, out), PyTorch's Linear weight (out, in): those are transposed;
     everything else copies as it is. Returns ``layer``.

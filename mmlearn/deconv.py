@@ -13,13 +13,13 @@ The article writes its model as ``y = softmax(g_GC(p_AP(c_R(c_C(x)))))``: convol
 
 Both return *logits*; the article's ``Dense(activation="softmax")`` becomes softmax inside the
 loss (``F.cross_entropy``), the same function computed more stably. The Keras twins live in
-:mod:`mmlearn.deconv_keras` under the same names; :mod:`mmlearn.deconv_parity` moves weights
-between them. Padding is chosen so that every layer matches Keras' ``padding="same"``
-exactly (symmetric padding ``(kernel - stride) / 2``), and BatchNorm uses Keras' epsilon
-(1e-3). ``bn_momentum`` is given in Keras' convention everywhere (the share of the old running
-average kept at each step; PyTorch's ``momentum`` is ``1 - bn_momentum``). The article keeps
-Keras' 0.99, so its running statistics need ~1,000 steps to forget their initial values;
-FormulaNet uses 0.9, so that evaluation after a short run on CPU uses settled statistics.
+:mod:`mmlearn.deconv_keras` under the same names, with the functions that move weights between
+the two. The layers are :mod:`mmlearn.blocks`' ``ConvBlock`` and ``DeconvBlock``, padded so
+that every layer matches Keras' ``padding="same"`` exactly (symmetric padding
+``(kernel - stride) / 2``), with Keras' BatchNorm epsilon (1e-3) and ``bn_momentum`` in Keras'
+convention. The article keeps Keras' 0.99, so its running statistics need ~1,000 steps to
+forget their initial values; FormulaNet uses 0.9, so that evaluation after a short run on CPU
+uses settled statistics.
 
 This module does not import TensorFlow.
 """
@@ -32,53 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.config import batch_that_fits as batch_that_fits_memory
-from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
-
-BN_EPS = 1e-3                # Keras' BatchNormalization default
-ARTICLE_BN_MOMENTUM = 0.99   # Keras' default, which the article keeps
-FORMULA_BN_MOMENTUM = 0.9    # statistics that settle within a few hundred steps
-
-
-# --- blocks --------------------------------------------------------------------------------
-
-class ConvBlock(nn.Sequential):
-    """Conv2d -> BatchNorm -> ReLU, with Keras-style ``"same"`` padding.
-
-    ``(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 bn_momentum: float = ARTICLE_BN_MOMENTUM):
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride,
-                      padding=same_padding(kernel_size, stride)),
-            nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=1 - bn_momentum),
-            nn.ReLU(inplace=True),
-        )
-
-
-class DeconvBlock(nn.Sequential):
-    """Transposed convolution (反卷积) -> BatchNorm -> ReLU: upsample a feature map by ``stride``.
-
-    ``(B, in_channels, H, W) -> (B, out_channels, H * stride, W * stride)``; the default
-    4x4 kernel with stride 2 doubles the grid. It matches Keras'
-    ``Conv2DTranspose(out_channels, kernel_size, strides=stride, padding="same")``.
-
-    Set ``batch_norm=False`` and/or ``activation=False`` for an output layer (for example the
-    last layer of an image decoder, followed by your own ``tanh`` or ``sigmoid``).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2,
-                 batch_norm: bool = True, activation: bool = True,
-                 bn_momentum: float = ARTICLE_BN_MOMENTUM):
-        layers: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride,
-                                                      padding=same_padding(kernel_size, stride))]
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=1 - bn_momentum))
-        if activation:
-            layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
+from mmlearn.operators import check_n_classes, check_widths, images_channels_last
 
 
 # --- input checks -----------------------------------------------------------------------------
@@ -90,12 +46,12 @@ def _check_batch(x, in_channels: int, size_multiple: int, image_size: int | None
                    f", H and W multiples of {size_multiple}"))
     if not torch.is_tensor(x):
         raise TypeError(f"{expected}; got {type(x).__name__}. Convert images with "
-                        "deconv_torch.prepare_images(x)")
+                        "mmlearn.deconv.prepare_images(x)")
     if x.ndim != 4:
         raise ValueError(f"{expected}; got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{expected}; got dtype {x.dtype}. Scale uint8 images to [0, 1] with "
-                        "deconv_torch.prepare_images(x)")
+                        "mmlearn.deconv.prepare_images(x)")
     if x.shape[1] != in_channels:
         hint = (": transpose channels-last input with x.permute(0, 3, 1, 2)"
                 if x.shape[-1] == in_channels else "")
@@ -216,14 +172,15 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     return {"trainable": trainable, "non_trainable": frozen + stats, "total": trainable + frozen + stats}
 
 
-def activation_bytes(model: nn.Module, input_shape, dtype_bytes: int = 4) -> int:
-    """Bytes of all layer outputs of one forward pass on a batch of ``input_shape`` (B, C, H, W).
+def activation_bytes(model: nn.Module, batch_size: int, image_size: int = 32, dtype_bytes: int = 4) -> int:
+    """Bytes of all layer outputs of one forward pass on ``batch_size`` square images of
+    ``image_size`` pixels (``model.in_channels`` channels).
 
     Training keeps roughly these alive for the backward pass. Every output grows linearly
     with the batch, so one image is run (in eval mode, leaving BatchNorm's statistics alone)
-    and the sum is scaled by B.
+    and the sum is scaled by the batch size.
     """
-    batch, *image = input_shape
+    image = (model.in_channels, image_size, image_size)
     total = 0
 
     def count(_module, _inputs, output):
@@ -241,14 +198,14 @@ def activation_bytes(model: nn.Module, input_shape, dtype_bytes: int = 4) -> int
         model.train(was_training)
         for h in handles:
             h.remove()
-    return total * batch
+    return total * batch_size
 
 
 def step_memory_bytes(model: nn.Module, batch_size: int, image_size: int = 32) -> int:
     """About the memory of one Adam training step: the layer outputs kept for the backward
     pass (:func:`activation_bytes`) plus four float32 copies of the trainable parameters
     (weights, gradients and Adam's two moments). ArticleNet at batch 8: about 2.8 GB."""
-    per_image = activation_bytes(model, (1, model.in_channels, image_size, image_size))
+    per_image = activation_bytes(model, 1, image_size)
     return batch_size * per_image + 4 * 4 * parameter_counts(model)["trainable"]
 
 
@@ -256,7 +213,7 @@ def batch_that_fits(model: nn.Module, batch_size: int, image_size: int = 32,
                     available: int | None = None) -> int:
     """``batch_size``, halved (with a one-line note) until :func:`step_memory_bytes` fits in the
     memory available to this process (``available`` bytes, if given)."""
-    per_image = activation_bytes(model, (1, model.in_channels, image_size, image_size))
+    per_image = activation_bytes(model, 1, image_size)
     fixed = 4 * 4 * parameter_counts(model)["trainable"]
     return batch_that_fits_memory(batch_size, lambda b: b * per_image + fixed,
                                   f"a training step of {type(model).__name__}", available)

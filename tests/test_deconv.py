@@ -1,4 +1,4 @@
-"""mmlearn.deconv_torch: shapes, parameter counts, padding that matches Keras, bad input."""
+"""mmlearn.deconv: shapes, parameter counts, padding that matches Keras, bad input."""
 
 import mmlearn  # noqa: F401  (first: sets threads and the import order)
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlearn import deconv_torch as dt
+from mmlearn import deconv as dt
 
 
 def test_article_net_parameter_count_matches_the_article():
@@ -51,7 +51,7 @@ def test_pool_head_is_small():
 def test_activation_bytes_scale_with_batch_and_leave_statistics_alone():
     net = dt.FormulaNet(widths=(4,), up_widths=())
     before = net.c_C[0][1].running_mean.clone()
-    one, four = dt.activation_bytes(net, (1, 3, 8, 8)), dt.activation_bytes(net, (4, 3, 8, 8))
+    one, four = dt.activation_bytes(net, 1, 8), dt.activation_bytes(net, 4, 8)
     assert four == 4 * one > 0
     assert torch.equal(before, net.c_C[0][1].running_mean) and net.training
 
@@ -112,7 +112,7 @@ GB = 10**9
 def test_article_step_memory_is_activations_plus_four_copies_of_the_weights():
     article = dt.ArticleNet()
     weights = 4 * 4 * dt.parameter_counts(article)["trainable"]
-    assert dt.step_memory_bytes(article, 8) == dt.activation_bytes(article, (8, 3, 32, 32)) + weights
+    assert dt.step_memory_bytes(article, 8) == dt.activation_bytes(article, 8) + weights
     assert 2.7 * GB < dt.step_memory_bytes(article, 8) < 2.9 * GB
 
 

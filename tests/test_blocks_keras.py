@@ -1,11 +1,11 @@
-"""Tests for mmlearn.keras_crossmodal: same name, two frameworks, same numbers."""
+"""mmlearn.blocks_keras: same name as in mmlearn.blocks, two frameworks, same numbers."""
 
 import numpy as np
 import pytest
 import torch
 
-from mmlearn import crossmodal as pt
-from mmlearn import keras_crossmodal as kc
+from mmlearn import blocks as pt
+from mmlearn import blocks_keras as bk
 
 TOL = 1e-5
 
@@ -22,7 +22,7 @@ def _max_diff(torch_out, keras_out):
 def test_cross_attention_matches_pytorch_with_a_padding_mask(heads):
     torch.manual_seed(0)
     t_layer = pt.CrossAttention(16, heads)
-    k_layer = kc.load_torch_weights(kc.CrossAttention(16, heads), t_layer)
+    k_layer = bk.torch_to_keras(t_layer, bk.CrossAttention(16, heads))
     q, k = _rng_array(0, 2, 3, 16), _rng_array(1, 2, 5, 16)
     mask = np.ones((2, 5), dtype=bool)
     mask[0, 3:] = False
@@ -38,10 +38,10 @@ def test_projection_head_matches_pytorch_and_keras_defaults_do_not():
     torch.manual_seed(0)
     t_head = pt.ProjectionHead(24, 8)
     x = _rng_array(2, 6, 24)
-    ours = kc.load_torch_weights(kc.ProjectionHead(24, 8), t_head)
+    ours = bk.torch_to_keras(t_head, bk.ProjectionHead(24, 8))
     assert _max_diff(t_head(torch.from_numpy(x)), ours(x)) < TOL
-    keras_defaults = kc.load_torch_weights(
-        kc.ProjectionHead(24, 8, epsilon=1e-3, approximate_gelu=True), t_head)
+    keras_defaults = bk.torch_to_keras(
+        t_head, bk.ProjectionHead(24, 8, epsilon=1e-3, approximate_gelu=True))
     assert _max_diff(t_head(torch.from_numpy(x)), keras_defaults(x)) > 100 * TOL
 
 
@@ -50,29 +50,29 @@ def test_contrastive_loss_matches_pytorch(with_ids):
     image, text = _rng_array(3, 5, 8), _rng_array(4, 5, 8)
     ids = np.array([0, 1, 0, 2, 1]) if with_ids else None
     t_scale = pt.LogitScale(0.1)
-    k_scale = kc.load_torch_weights(kc.LogitScale(0.07), t_scale)
+    k_scale = bk.torch_to_keras(t_scale, bk.LogitScale(0.07))
     assert float(k_scale()) == pytest.approx(10.0, rel=1e-6)
     t_loss = pt.contrastive_loss(torch.from_numpy(image), torch.from_numpy(text), t_scale(),
                                  None if ids is None else torch.from_numpy(ids))
-    k_loss = kc.contrastive_loss(image, text, k_scale(), ids)
+    k_loss = bk.contrastive_loss(image, text, k_scale(), ids)
     assert abs(t_loss.item() - float(k_loss)) < TOL
 
 
 def test_logit_scale_is_clamped_to_max_scale():
-    scale = kc.LogitScale(0.07, max_scale=100.0)
+    scale = bk.LogitScale(0.07, max_scale=100.0)
     scale.log_scale.assign(10.0)
     assert float(scale()) == pytest.approx(100.0, rel=1e-6)
 
 
 def test_bad_input_names_the_expected_form():
-    layer = kc.CrossAttention(8, 2)
+    layer = bk.CrossAttention(8, 2)
     with pytest.raises(ValueError, match=r"\(B, Lq, 8\)"):
         layer(_rng_array(0, 2, 3, 4), _rng_array(1, 2, 3, 8))
     with pytest.raises(ValueError, match="same batch"):
         layer(_rng_array(0, 2, 3, 8), _rng_array(1, 3, 3, 8))
     with pytest.raises(ValueError, match="as many images as texts"):
-        kc.contrastive_loss(_rng_array(0, 3, 4), _rng_array(1, 2, 4), 10.0)
+        bk.contrastive_loss(_rng_array(0, 3, 4), _rng_array(1, 2, 4), 10.0)
     with pytest.raises(ValueError, match="divisible"):
-        kc.CrossAttention(10, 3)
+        bk.CrossAttention(10, 3)
     with pytest.raises(TypeError, match="same name"):
-        kc.load_torch_weights(kc.ProjectionHead(8, 4), pt.CrossAttention(8, 2))
+        bk.torch_to_keras(pt.CrossAttention(8, 2), bk.ProjectionHead(8, 4))
