@@ -17,21 +17,6 @@ def test_article_net_parameter_count_matches_the_article():
     assert dense.weight.numel() + dense.bias.numel() == 83_886_090
 
 
-def test_blocks_resize_as_documented():
-    x = torch.rand(2, 5, 8, 8)
-    assert dt.ConvBlock(5, 7, 3, 1)(x).shape == (2, 7, 8, 8)
-    assert dt.ConvBlock(5, 7, 4, 2)(x).shape == (2, 7, 4, 4)
-    assert dt.DeconvBlock(5, 7)(x).shape == (2, 7, 16, 16)
-    assert dt.DeconvBlock(5, 7, 8, 4)(x).shape == (2, 7, 32, 32)
-    bare = dt.DeconvBlock(5, 3, batch_norm=False, activation=False)
-    assert len(bare) == 1 and (bare(x) < 0).any()   # no ReLU: negative outputs survive
-
-
-def test_blocks_refuse_padding_keras_would_place_asymmetrically():
-    with pytest.raises(ValueError, match="kernel_size - stride to be even"):
-        dt.DeconvBlock(4, 4, kernel_size=3, stride=2)
-
-
 def test_tiny_networks_shapes_and_grid_sizes():
     article = dt.ArticleNet(in_channels=1, n_classes=4, image_size=8, widths=(2, 3, 4))
     assert article(torch.rand(3, 1, 8, 8)).shape == (3, 4)
@@ -71,6 +56,8 @@ def test_train_step_seconds_trains():
     (np.zeros((2, 3, 32, 32), np.float32), "prepare_images"),
     (torch.rand(2, 3, 30, 30), "multiples of 8"),
 ])
+
+
 def test_bad_batches_name_the_expected_form(bad, message):
     with pytest.raises((ValueError, TypeError), match=message):
         dt.FormulaNet()(bad)
