@@ -325,8 +325,8 @@ def time_notebooks(*args: str) -> None:
         record = {**json.loads(TIMES.read_text()), "standard": record["standard"],
                   "other_load": record["other_load"]}  # conftest.py wrote the smoke time
         record["other_load"].setdefault("smoke", {})[path] = load.cores
-        record.setdefault("measured", {})[path] = datetime.date.today().isoformat()
-        record["machine"] = {**record.get("machine", {}), "processor": processor_name()}
+        record.setdefault("measured", {})[path] = {"date": datetime.date.today().isoformat(),
+                                                   "processor": processor_name()}
         TIMES.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     loaded = sorted({p for times in record["other_load"].values() for p, cores in times.items()
                      if cores is not None and cores > BUSY_CORES})
