@@ -4,7 +4,8 @@ The model reads like its figure, top to bottom:
 
 * the question: word ids -> a learned embedding -> two 1-D convolutions -> one state per token;
 * the image: :class:`mmlearn.blocks.ImageRegions`, a small strided CNN -> an 8 x 8 grid of
-  region features with a learned position embedding (easy-VQA has no region that matters more than another, so no pretrained detector);
+  region features with a learned position embedding (easy-VQA has no region that matters more
+  than another, so no pretrained detector);
 * the fusion: every question token attends to the image regions through
   :class:`mmlearn.blocks.CrossAttention` (queries = tokens, keys and values = regions);
   the attended image features are added to the token states and pooled over the real
