@@ -65,11 +65,14 @@ def _cross_entropy(model, batch):
 def formula_net() -> Case:
     from mmlearn import deconv as dt
 
+    c = dt.FORMULA
+
     def make(n_batches, b):
         n = n_batches * b
-        return ArrayBatches(_rng().random((n, 3, 32, 32), dtype=np.float32), _labels(n, 10), batch_size=b)
+        return ArrayBatches(_rng().random((n, c.in_channels, c.image_size, c.image_size), dtype=np.float32),
+                            _labels(n, c.n_classes), batch_size=b)
 
-    return Case("FormulaNet", "I.5", "deconv.formula", "images", lambda: dt.FormulaNet(),
+    return Case("FormulaNet", "I.5", "deconv.formula", "images", lambda: dt.build(dt.FORMULA),
                 make, _cross_entropy, image_input=True)
 
 

@@ -114,7 +114,7 @@ def measure_keras_formula(steps: int, repeats: int, batch_size: int | None = Non
     x = rng.random((steps * b, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, steps * b)
     mm.seed_everything(0)
-    model = dk.compile_classifier(dk.FormulaNet())
+    model = dk.compile_classifier(dk.build(dk.FORMULA))
     loss_obj = model.loss
     variables = model.trainable_variables
 

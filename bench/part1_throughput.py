@@ -44,12 +44,19 @@ def _module(framework: str):
     return module
 
 
+def _config(name: str):
+    """The chapters' configuration of ``name`` ("article" or "formula")."""
+    from mmlearn import deconv as dt
+
+    return {"article": dt.ARTICLE, "formula": dt.FORMULA}[name]
+
+
 @functools.lru_cache(maxsize=None)
 def step_seconds(framework: str, name: str, batch_size: int, steps: int) -> float:
     """Median seconds per training step (cached: the models table reuses ArticleNet's figure)."""
     module = _module(framework)
     mm.seed_everything(0)
-    model = module.build(name)
+    model = module.build(_config(name))
     return median(module.train_step_seconds(model, batch_size, steps))
 
 
@@ -81,7 +88,7 @@ def train_torch(name: str, d, epochs: int, batch_size: int) -> tuple[float, floa
     from mmlearn import deconv as dt
 
     mm.seed_everything(0)
-    model = dt.build(name, n_classes=len(d.class_names))
+    model = dt.build(_config(name))
     x_train, x_test = dt.prepare_images(d.x_train), dt.prepare_images(d.x_test)
     batches = mm.training.ArrayBatches(x_train, torch.from_numpy(d.y_train), batch_size=batch_size, seed=0)
     history = mm.training.fit(model, batches, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
@@ -105,7 +112,7 @@ def train_keras(name: str, d, epochs: int, batch_size: int) -> tuple[float, floa
             self.seconds.append(time.perf_counter() - self.start)
 
     mm.seed_everything(0)
-    model = dk.compile_classifier(dk.build(name, n_classes=len(d.class_names)))
+    model = dk.compile_classifier(dk.build(_config(name)))
     clock = EpochClock()
     model.fit(dk.prepare_images(d.x_train), d.y_train, batch_size=batch_size, epochs=epochs, verbose=0,
               callbacks=[clock])

@@ -181,7 +181,7 @@ def keras_rows(steps: int, batch_size: int | None = None, eager_steps: int = 3) 
         mm.seed_everything(0)  # enables op determinism, as every chapter does
         if not deterministic:
             tf_config.disable_op_determinism()
-        model = dk.FormulaNet()
+        model = dk.build(dk.FORMULA)
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], **compile_args)

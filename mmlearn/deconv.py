@@ -26,6 +26,7 @@ This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -151,12 +152,41 @@ class FormulaNet(nn.Module):
 
 # --- building, counting, timing --------------------------------------------------------------------
 
-def build(name: str, **config) -> nn.Module:
-    """``build("article", ...)`` or ``build("formula", ...)``; ``config`` goes to the class."""
-    models = {"article": ArticleNet, "formula": FormulaNet}
-    if name not in models:
-        raise ValueError(f"unknown network {name!r}; expected one of {', '.join(models)}")
-    return models[name](**config)
+NETWORKS = ("article", "formula")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One of the two networks and its arguments (see the classes for what they mean).
+
+    A field the chosen network does not take is ignored: ``up_widths`` and ``pool_size`` are
+    FormulaNet's, ``head`` is ArticleNet's, and PyTorch's FormulaNet takes pictures of any size
+    (a multiple of ``2 ** len(widths)``) where its Keras twin is built for ``image_size``.
+    """
+
+    network: str = "formula"                  # "article" or "formula"
+    in_channels: int = 3
+    n_classes: int = 10
+    image_size: int = 32
+    widths: tuple[int, ...] = (32, 64, 128)   # ArticleNet's stages; FormulaNet's c_C
+    up_widths: tuple[int, ...] = (64, 32)     # FormulaNet's c_R
+    pool_size: int = 1                        # FormulaNet's p_AP grid
+    head: str = "flatten"                     # ArticleNet's head: "flatten" (the article) or "pool"
+
+    def __post_init__(self):
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; expected one of {', '.join(NETWORKS)}")
+
+
+ARTICLE = Config("article")  # the article's code as written, for CIFAR-10's 10 classes (I.4, I.5)
+FORMULA = Config("formula")  # the network Part I trains on CIFAR-10 (I.4, I.5, the scaling appendix)
+
+
+def build(config: Config) -> nn.Module:
+    """The network ``config`` describes; :func:`mmlearn.deconv_keras.build` builds its Keras twin."""
+    if config.network == "article":
+        return ArticleNet(config.in_channels, config.n_classes, config.image_size, config.widths, config.head)
+    return FormulaNet(config.in_channels, config.n_classes, config.widths, config.up_widths, config.pool_size)
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:

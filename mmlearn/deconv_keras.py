@@ -47,6 +47,7 @@ from torch import nn
 
 from mmlearn.blocks import ARTICLE_BN_MOMENTUM, FORMULA_BN_MOMENTUM
 from mmlearn.config import batch_that_fits as batch_that_fits_memory, configure_tensorflow
+from mmlearn.deconv import ARTICLE, FORMULA, Config  # the twins share their configurations
 from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
 
 tf = configure_tensorflow()
@@ -178,12 +179,12 @@ def FormulaNet(in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128), 
 
 # --- building, counting, timing --------------------------------------------------------------------
 
-def build(name: str, **config) -> keras.Model:
-    """``build("article", ...)`` or ``build("formula", ...)``; ``config`` goes to the builder."""
-    models = {"article": ArticleNet, "formula": FormulaNet}
-    if name not in models:
-        raise ValueError(f"unknown network {name!r}; expected one of {', '.join(models)}")
-    return models[name](**config)
+def build(config: Config) -> keras.Model:
+    """The Keras twin of what :func:`mmlearn.deconv.build` makes of ``config``."""
+    if config.network == "article":
+        return ArticleNet(config.in_channels, config.n_classes, config.image_size, config.widths, config.head)
+    return FormulaNet(config.in_channels, config.n_classes, config.widths, config.up_widths, config.pool_size,
+                      config.image_size)
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:

@@ -85,10 +85,14 @@ def test_prepare_images():
         dt.prepare_images(np.zeros((2, 4, 4, 3), np.int32))
 
 
-def test_build_by_name():
-    assert isinstance(dt.build("formula", widths=(4,), up_widths=()), dt.FormulaNet)
+def test_build_from_a_config():
+    assert isinstance(dt.build(dt.Config("formula", widths=(4,), up_widths=())), dt.FormulaNet)
+    article = dt.build(dt.Config("article", n_classes=4, head="pool"))
+    assert isinstance(article, dt.ArticleNet) and article.head[-1].out_features == 4
+    assert dt.parameter_counts(dt.build(dt.ARTICLE))["total"] == 84_325_418
+    assert dt.parameter_counts(dt.build(dt.FORMULA)) == dt.parameter_counts(dt.FormulaNet())
     with pytest.raises(ValueError, match="'article', 'formula'|article, formula"):
-        dt.build("resnet")
+        dt.Config("resnet")
 
 
 # --- sizing the timing step to the memory available ------------------------------------------------

@@ -75,10 +75,11 @@ def test_bad_configurations(kwargs, message):
         dk.FormulaNet(**kwargs)
 
 
-def test_build_by_name():
-    assert dk.build("article", widths=(2, 2, 2), image_size=4).name == "ArticleNet"
+def test_build_from_the_shared_config():
+    assert dk.build(dk.Config("article", widths=(2, 2, 2), image_size=4)).name == "ArticleNet"
+    assert dk.Config is dt.Config and dk.FORMULA is dt.FORMULA
     with pytest.raises(ValueError, match="unknown network"):
-        dk.build("vgg")
+        dk.Config("vgg")
 
 
 def test_article_net_at_stride_one_keeps_the_grid_and_the_parameters():
@@ -110,15 +111,13 @@ def test_train_steps_lowers_the_loss_and_checks_its_input():
 # --- weights from and to the PyTorch twin ---
 
 CONFIGS = {
-    "article": dict(widths=(3, 4, 5), image_size=8),
-    "formula": dict(widths=(4, 6), up_widths=(5,), pool_size=2),
+    "article": dt.Config("article", widths=(3, 4, 5), image_size=8),
+    "formula": dt.Config("formula", widths=(4, 6), up_widths=(5,), pool_size=2, image_size=16),
 }
 
 
 def _pair(name):
-    config = CONFIGS[name]
-    keras_model = dk.build(name, **config, **({"image_size": 16} if name == "formula" else {}))
-    return keras_model, dt.build(name, **config)
+    return dk.build(CONFIGS[name]), dt.build(CONFIGS[name])
 
 
 def _images(keras_model, seed=0):
