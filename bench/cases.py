@@ -79,6 +79,8 @@ def formula_net() -> Case:
 def fusion(variant: str) -> Case:
     from mmlearn import fusion as fu
 
+    config = {"image": fu.IMAGE, "audio": fu.AUDIO, "concat": fu.CONCAT, "deconv": fu.DECONV}[variant]
+
     def make(n_batches, b):
         n = n_batches * b
         rng = _rng()
@@ -86,7 +88,7 @@ def fusion(variant: str) -> Case:
                             rng.standard_normal((n, 48, fu.N_MFCC), dtype=np.float32),
                             _labels(n, fu.N_CLASSES), batch_size=b)
 
-    return Case(f"fusion: {variant}", "I.6", "fusion.compare", "pairs", lambda: fu.build(variant),
+    return Case(f"fusion: {variant}", "I.6", "fusion.compare", "pairs", lambda: fu.build(config),
                 make, fu.classification_loss, image_input=variant != "audio")
 
 

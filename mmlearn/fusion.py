@@ -19,8 +19,10 @@ deconv        the audio vector drawn onto the image's 14x14 grid by transposed
 ============  ==========================================================================
 
 All models take ``(image, audio)``: image float32 (B, 1, 28, 28) in [0, 1]-ish units, audio
-float32 (B, frames, 13) standardised MFCCs, and return logits (B, 10).
-:func:`run_experiment` trains every variant over several seeds and reports mean and spread.
+float32 (B, frames, 13) standardised MFCCs, and return logits (B, 10). :func:`build` makes a
+variant from a :class:`Config`; :data:`IMAGE`, :data:`AUDIO`, :data:`CONCAT` and :data:`DECONV`
+are the four the chapters train. :func:`run_experiment` trains every variant over several seeds
+and reports mean and spread.
 """
 
 from __future__ import annotations
@@ -329,16 +331,33 @@ class DeconvFusion(nn.Module):
 TRAINABLE = {"image": ImageOnly, "audio": AudioOnly, "concat": ConcatFusion, "deconv": DeconvFusion}
 
 
-def build(variant: str, width: int = 16) -> nn.Module:
-    """A fresh model of ``variant`` ("image", "audio", "concat" or "deconv"; "late" is assembled
-    from trained image and audio models by :class:`LateFusion`)."""
-    if variant not in TRAINABLE:
-        extra = " ('late' is built from trained models: LateFusion(image_model, audio_model))" \
-            if variant == "late" else ""
-        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(TRAINABLE)}{extra}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int (channels of the first conv), got {width!r}")
-    return TRAINABLE[variant](width)
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A trainable variant ("image", "audio", "concat" or "deconv"; "late" is assembled from
+    trained image and audio models by :class:`LateFusion`) and its width."""
+
+    variant: str = "deconv"
+    width: int = 16          # channels of the first convolution
+
+    def __post_init__(self):
+        if self.variant not in TRAINABLE:
+            extra = " ('late' is built from trained models: LateFusion(image_model, audio_model))" \
+                if self.variant == "late" else ""
+            raise ValueError(f"unknown variant {self.variant!r}; expected one of {', '.join(TRAINABLE)}{extra}")
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"width must be a positive int (channels of the first conv), got {self.width!r}")
+
+
+WIDTH = 8  # chapters I.6 and I.7 train every variant at this width
+IMAGE = Config("image", WIDTH)
+AUDIO = Config("audio", WIDTH)
+CONCAT = Config("concat", WIDTH)
+DECONV = Config("deconv", WIDTH)
+
+
+def build(config: Config) -> nn.Module:
+    """A fresh model of ``config.variant``."""
+    return TRAINABLE[config.variant](config.width)
 
 
 # --- training and the experiment ----------------------------------------------------------------
@@ -353,7 +372,7 @@ def train(variant: str, train_data: FusionData, val_data: FusionData | None, siz
     """Train one variant; return (model, history with per-epoch ``val_accuracy`` on ``val_data``,
     a split kept out of training; ``None``: no per-epoch evaluation)."""
     seed_everything(seed)
-    model = build(variant, width)
+    model = build(Config(variant, width))
     batches = ArrayBatches(train_data.image, train_data.audio, train_data.y,
                            batch_size=size.batch_size, seed=seed)
 

@@ -18,7 +18,7 @@ def batch():
 
 @pytest.mark.parametrize("variant", list(fu.TRAINABLE))
 def test_every_variant_gives_logits_and_gradients(variant):
-    model = fu.build(variant, width=4)
+    model = fu.build(fu.Config(variant, width=4))
     image, audio = batch()
     logits = model(image, audio)
     assert logits.shape == (B, fu.N_CLASSES)
@@ -29,28 +29,28 @@ def test_every_variant_gives_logits_and_gradients(variant):
 def test_unimodal_models_ignore_the_other_modality():
     image, audio = batch()
     for variant, other in (("image", (image, torch.zeros_like(audio))), ("audio", (torch.zeros_like(image), audio))):
-        model = fu.build(variant, width=4).eval()
+        model = fu.build(fu.Config(variant, width=4)).eval()
         assert torch.allclose(model(image, audio), model(*other))
 
 
 def test_fusion_models_use_both_modalities():
     image, audio = batch()
     for variant in ("concat", "deconv"):
-        model = fu.build(variant, width=4).eval()
+        model = fu.build(fu.Config(variant, width=4)).eval()
         base = model(image, audio)
         assert not torch.allclose(base, model(torch.zeros_like(image), audio))
         assert not torch.allclose(base, model(image, torch.zeros_like(audio)))
 
 
 def test_deconv_fusion_draws_audio_onto_the_image_grid():
-    model = fu.build("deconv", width=4).eval()
+    model = fu.build(fu.Config("deconv", width=4)).eval()
     image, audio = batch()
     assert model.audio_map(audio).shape == (B, 4, 14, 14)
     assert model.image(image).shape[2:] == (14, 14)
 
 
 def test_late_fusion_adds_log_probabilities():
-    image_model, audio_model = fu.build("image", width=4).eval(), fu.build("audio", width=4).eval()
+    image_model, audio_model = (fu.build(fu.Config(v, width=4)).eval() for v in ("image", "audio"))
     image, audio = batch()
     fused = fu.LateFusion(image_model, audio_model)(image, audio)
     expected = image_model(image, audio).log_softmax(1) + audio_model(image, audio).log_softmax(1)
@@ -89,9 +89,11 @@ def test_bad_input_names_the_expected_form():
     with pytest.raises(ValueError, match="transpose"):
         fu.audio_statistics(np.ones((2, fu.N_MFCC, FRAMES), np.float32))
     with pytest.raises(ValueError, match="unknown variant"):
-        fu.build("middle")
+        fu.Config("middle")
     with pytest.raises(ValueError, match="LateFusion"):
-        fu.build("late")
+        fu.Config("late")
+    with pytest.raises(ValueError, match="width"):
+        fu.Config("image", width=0)
     with pytest.raises(ValueError, match="occlude"):
         fu.Corruption(occlude=40)
     with pytest.raises(ValueError, match="seeds"):
@@ -125,8 +127,8 @@ def test_curves_are_measured_on_a_validation_split_kept_out_of_training():
 
 def test_concat_and_deconv_fusion_have_matched_capacity():
     for width in (4, 8, 16):
-        concat, deconv = (fu.n_parameters(fu.build(v, width=width)) for v in ("concat", "deconv"))
+        concat, deconv = (fu.n_parameters(fu.build(fu.Config(v, width))) for v in ("concat", "deconv"))
         assert abs(concat - deconv) <= 0.01 * deconv, (width, concat, deconv)
-    assert fu.n_parameters(fu.ConcatFusion(8, hidden=10)) < fu.n_parameters(fu.build("concat", width=8))
+    assert fu.n_parameters(fu.ConcatFusion(8, hidden=10)) < fu.n_parameters(fu.build(fu.Config("concat", 8)))
     with pytest.raises(ValueError, match="hidden"):
         fu.ConcatFusion(8, hidden=0)
