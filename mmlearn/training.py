@@ -104,13 +104,16 @@ def one_cycle_adamw(model: torch.nn.Module, lr: float, total_steps: int, *,
 
 def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs: int,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
-        evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None, keep_best: str | None = None,
         device: torch.device | None = None, verbose: bool = True) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over ``batches``; return the per-epoch history.
 
     ``loss_fn(model, batch)`` returns the mean loss of one batch (already on ``device``).
     ``evaluate(model)``, if given, runs after each epoch in eval mode and returns metrics
     such as ``{"val_accuracy": 0.97}`` on a validation split; they join the history.
+    ``keep_best="val_loss"`` names one of them, lower being better: training still runs all
+    ``epochs``, then the model gets back the weights of the epoch where it was lowest (the
+    first such epoch), and ``history["best_epoch"]`` says which one that was.
 
     Under ``torchrun`` the model is wrapped in DistributedDataParallel and ``loss_fn`` receives
     the wrapper, so it must call the model (``model(...)``) rather than its submodules; the
@@ -121,6 +124,9 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if keep_best is not None and evaluate is None:
+        raise ValueError(f"keep_best={keep_best!r} needs evaluate=..., a function returning {{{keep_best!r}: value}} "
+                         "after each epoch")
     device = get_device() if device is None else device
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -129,6 +135,7 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
         trained = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     verbose = verbose and distributed.rank() == 0
     history: dict[str, list[float]] = {"loss": [], "seconds": []}
+    best_state = None
     for epoch in range(1, epochs + 1):
         model.train()
         start, losses, sizes = time.perf_counter(), [], []
@@ -147,11 +154,39 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
             with torch.no_grad():
                 for key, value in evaluate(model).items():
                     history.setdefault(key, []).append(float(value))
+            if keep_best is not None:
+                if keep_best not in history:
+                    raise ValueError(f"keep_best={keep_best!r} is not among what evaluate returned: "
+                                     f"{', '.join(k for k in history if k not in ('loss', 'seconds'))}")
+                if history[keep_best][-1] < min(history[keep_best][:-1], default=float("inf")):
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    history["best_epoch"] = [epoch]
         if verbose:
             extra = "".join(f"  {k} {v[-1]:.4f}" for k, v in history.items() if k not in ("loss", "seconds"))
             print(f"epoch {epoch:>3}/{epochs}  loss {history['loss'][-1]:.4f}{extra}  "
                   f"({history['seconds'][-1]:.1f} s)")
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return history
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, seed: int = 0,
+                  device: torch.device | None = None) -> float:
+    """The mean of ``loss_fn`` over ``batches`` (weighted by batch size) in eval mode: a
+    validation loss. A loss that samples (a VAE's) draws the same noise on every call, from
+    ``seed``, and the global random state is left as it was, so epochs compare on equal terms
+    and training draws the same numbers with or without this check."""
+    device = get_device() if device is None else device
+    model.to(device).eval()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        losses, sizes = [], []
+        for batch in batches:
+            batch = to_device(batch, device)
+            losses.append(loss_fn(model, batch).detach().reshape(()))
+            sizes.append(len(batch[0]))
+    return _mean_loss(losses, sizes)
 
 
 @torch.no_grad()

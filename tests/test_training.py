@@ -97,3 +97,48 @@ def test_fit_shows_a_progress_bar_beside_its_epoch_lines_unless_turned_off(monke
     assert [line[:11] for line in out.splitlines()] == ["epoch   1/2", "epoch   2/2"]
     assert ("epoch 2/2:" in err and "/8 [" in err) == bar_shown
     assert bar_shown or err == ""
+
+
+def test_fit_keeps_the_weights_of_the_best_epoch():
+    torch.manual_seed(0)
+    x = torch.randn(64, 2)
+    model = torch.nn.Linear(2, 1)
+    weights_after = []
+    scores = iter([3.0, 1.0, 2.0, 1.0])  # lowest first at epoch 2; the tie at epoch 4 does not replace it
+
+    def evaluate(m):
+        weights_after.append(m.weight.detach().clone())
+        return {"val_loss": next(scores)}
+
+    history = training.fit(model, training.ArrayBatches(x, x[:, :1], batch_size=16),
+                           lambda m, b: (m(b[0]) - b[1]).pow(2).mean(), epochs=4, lr=0.1,
+                           evaluate=evaluate, keep_best="val_loss", device=torch.device("cpu"), verbose=False)
+    assert history["best_epoch"] == [2]
+    assert not torch.equal(weights_after[1], weights_after[3])  # training went on after epoch 2
+    torch.testing.assert_close(model.weight, weights_after[1])
+
+
+def test_fit_says_what_keep_best_needs():
+    model, batches = torch.nn.Linear(2, 1), training.ArrayBatches(torch.randn(8, 2), torch.randn(8, 1), batch_size=4)
+    loss_fn = lambda m, b: (m(b[0]) - b[1]).pow(2).mean()
+    with pytest.raises(ValueError, match="needs evaluate"):
+        training.fit(model, batches, loss_fn, epochs=1, keep_best="val_loss", verbose=False)
+    with pytest.raises(ValueError, match="not among what evaluate returned: val_l1"):
+        training.fit(model, batches, loss_fn, epochs=1, evaluate=lambda m: {"val_l1": 1.0},
+                     keep_best="val_loss", verbose=False)
+
+
+def test_evaluate_loss_draws_the_same_noise_each_call_and_leaves_the_global_state_alone():
+    model = torch.nn.Linear(2, 1)
+    batches = training.ArrayBatches(torch.randn(70, 2), batch_size=32, shuffle=False)  # 32, 32, 6 rows
+    noisy = lambda m, b: (m(b[0]) + torch.randn(len(b[0]), 1)).pow(2).mean()
+    torch.manual_seed(5)
+    first = training.evaluate_loss(model, batches, noisy, device=torch.device("cpu"))
+    after = torch.rand(3)
+    torch.manual_seed(5)
+    assert training.evaluate_loss(model, batches, noisy, device=torch.device("cpu")) == first
+    torch.testing.assert_close(torch.rand(3), after)  # the global generator went on as if not called
+    assert training.evaluate_loss(model, batches, noisy, seed=1, device=torch.device("cpu")) != first
+    plain = lambda m, b: m(b[0]).pow(2).mean()
+    expected = model(batches.tensors[0]).pow(2).mean().item()
+    assert training.evaluate_loss(model, batches, plain, device=torch.device("cpu")) == pytest.approx(expected)
