@@ -95,27 +95,28 @@ def fusion(variant: str) -> Case:
 # --- Part II ----------------------------------------------------------------------------------
 
 def dual_encoder() -> Case:
-    """Chapter II.4's two-tower model: ResNet18 with the small stem on 32 px pictures, the frozen
-    text transformer's caption features cached, so a step trains the image tower and both heads
-    (the chapter's ``crossmodal.cached_caption_loss``). The tower starts from random weights:
-    they do not change its speed, and looking for the ImageNet ones can wait on the network."""
+    """Chapter II.4's two-tower model (``crossmodal.IMAGE_TEXT``: ResNet18 with the small stem on
+    32 px pictures), the frozen text transformer's caption features cached, so a step trains the
+    image tower and both heads (the chapter's ``crossmodal.cached_caption_loss``). The tower
+    starts from random weights: they do not change its speed, and looking for the ImageNet ones
+    can wait on the network."""
     from mmlearn import crossmodal as cm
 
+    config = dataclasses.replace(cm.IMAGE_TEXT, pretrained_image=False)
+    side = config.image_size
     state = {}
 
     def build():
         torch.manual_seed(0)
-        model = cm.build_dual_encoder(cm.DualEncoderConfig(embed_dim=128, image_size=32, stem="small",
-                                                           pretrained_image=False),
-                                      verbose=False)
+        model = cm.build(config, verbose=False)
         # one caption per (colour, shape, position) class is plenty for the shapes' sake
         state["loss"] = cm.cached_caption_loss(torch.randn(72, model.text.feature_dim))
         return model
 
     def make(n_batches, b):
         n = n_batches * b
-        pictures = _rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-        return ArrayBatches(cm.image_tensor(pictures, 32), _labels(n, 72), batch_size=b, drop_last=True)
+        pictures = _rng().integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+        return ArrayBatches(cm.image_tensor(pictures, side), _labels(n, 72), batch_size=b, drop_last=True)
 
     def loss_fn(model, batch):
         return state["loss"](model, batch)

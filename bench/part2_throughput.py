@@ -14,6 +14,7 @@ A section of ``bench/run.py``; it also runs on its own:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import mmlearn as mm  # first: sets thread counts and import order
@@ -34,8 +35,9 @@ def rate(n_items: int, fn, steps: int, device: torch.device | None = None) -> fl
     return n_items * steps / (time.perf_counter() - start)
 
 
-def measure(batch_size: int, steps: int, image_size: int = 32) -> dict:
-    """Rates (items/s) of training and encoding, on the real easy-VQA pictures and captions."""
+def measure(batch_size: int, steps: int, image_size: int = cm.IMAGE_TEXT.image_size) -> dict:
+    """Rates (items/s) of training and encoding, on the real easy-VQA pictures and captions, of
+    chapter 4's model (``crossmodal.IMAGE_TEXT``), on ``image_size`` px pictures."""
     device = mm.get_device()
     b = batch_size
     mm.seed_everything(0)
@@ -43,8 +45,7 @@ def measure(batch_size: int, steps: int, image_size: int = 32) -> dict:
     pictures = train.images[:b] if image_size == 64 else shapes.downsample(train.images[:b], 64 // image_size)
     x = cm.image_tensor(pictures, image_size).to(device)
     captions = train.captions[:b]
-    model = cm.build_dual_encoder(cm.DualEncoderConfig(image_size=image_size, stem="small"),
-                                  verbose=False).to(device)
+    model = cm.build(dataclasses.replace(cm.IMAGE_TEXT, image_size=image_size), verbose=False).to(device)
     tokens = {k: v.to(device) for k, v in model.text.tokenize(captions).items()}
     cached = model.text.pooled_features(captions).to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
@@ -82,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=cm.IMAGE_TEXT.image_size)
     args = parser.parse_args()
     info = mm.setup(seed=0)
     print(f"device {info.device.type}, {info.threads} threads")

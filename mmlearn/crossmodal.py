@@ -10,7 +10,7 @@ contrastive loss):
    ``transformers`` with attention-mask-aware mean pooling and a projection);
 3. networks: :class:`DualEncoder` (both towers + temperature) and :class:`FusionNetwork`
    (image regions and text tokens attend to each other, then a classifier);
-4. the builder: :class:`DualEncoderConfig` and :func:`build_dual_encoder`;
+4. the builder: :class:`Config`, :func:`build` and the chapters' :data:`IMAGE_TEXT`;
 5. training with a frozen text tower: :func:`cached_caption_loss` and :func:`fit_on_captions`;
 6. tags from the joint space: :func:`tag_probabilities`.
 
@@ -332,7 +332,7 @@ class FusionNetwork(nn.Module):
 # --- 4. the builder --------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class DualEncoderConfig:
+class Config:
     embed_dim: int = 128
     image_size: int = 64
     stem: str = "small"
@@ -342,8 +342,12 @@ class DualEncoderConfig:
     init_temperature: float = 0.07
 
 
-def build_dual_encoder(config: DualEncoderConfig = DualEncoderConfig(), verbose: bool = True) -> DualEncoder:
-    """The image-text model of Part II from its configuration."""
+IMAGE_TEXT = Config(embed_dim=128, image_size=32, stem="small")  # II.4 and II.7, on 32 px pictures
+
+
+def build(config: Config, verbose: bool = True) -> DualEncoder:
+    """The image-text model of Part II from its configuration; ``verbose``: say in one line
+    when ImageNet weights or bert-base-uncased are not to be had."""
     image = ImageEncoder(config.embed_dim, config.image_size, config.stem,
                          config.pretrained_image, verbose=verbose)
     text = TextEncoder(config.embed_dim, config.text_model, config.freeze_text, verbose=verbose)

@@ -10,17 +10,20 @@ Chapter II.5a compares two ways to tag a picture with the same image tower:
 
 Both train with :func:`fit_tagger`'s recipe (AdamW with a one-cycle schedule, the one
 :func:`mmlearn.crossmodal.fit_on_captions` uses) so that only the supervision differs.
-:class:`ShapeTower` is small enough for three seeds of each on a CPU.
+:class:`ShapeTower` is small enough for three seeds of each on a CPU. :func:`build` makes either
+from a :class:`Config`: :data:`JOINT` and :data:`CLASSIFIER` are the chapter's two.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
 from torch import nn
 
 from mmlearn import crossmodal as cm
-from mmlearn import training
+from mmlearn import shapes, training
 from mmlearn.blocks import ImageRegions, ProjectionHead, check_region_images
 
 
@@ -61,9 +64,34 @@ class TagClassifier(nn.Module):
         return torch.sigmoid(training.predict(self, torch.as_tensor(images), batch_size=batch_size)).numpy()
 
 
-def build_dual_encoder(embed_dim: int = 128, verbose: bool = False) -> cm.DualEncoder:
-    """The two-tower model with a :class:`ShapeTower` for pictures and the frozen text tower."""
-    return cm.DualEncoder(ShapeTower(embed_dim), cm.TextEncoder(embed_dim, verbose=verbose))
+KINDS = ("joint", "classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """``"joint"``: the two-tower model, a :class:`ShapeTower` for pictures and the frozen text
+    tower (a :class:`mmlearn.crossmodal.DualEncoder`); ``"classifier"``: a :class:`TagClassifier`
+    on the same tower."""
+
+    kind: str = "joint"
+    embed_dim: int = 128
+    n_tags: int = len(shapes.TAG_NAMES)   # the classifier's outputs
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+
+
+JOINT = Config("joint")            # chapter II.5a's two taggers
+CLASSIFIER = Config("classifier")
+
+
+def build(config: Config, verbose: bool = True) -> nn.Module:
+    """The tagger ``config`` describes; ``verbose``: say in one line when the text tower falls
+    back to the bundled MiniLM."""
+    if config.kind == "joint":
+        return cm.DualEncoder(ShapeTower(config.embed_dim), cm.TextEncoder(config.embed_dim, verbose=verbose))
+    return TagClassifier(ShapeTower(config.embed_dim), config.embed_dim, config.n_tags)
 
 
 def _bce(model: TagClassifier, batch) -> torch.Tensor:

@@ -39,7 +39,7 @@ def test_classifier_learns_tags_with_binary_cross_entropy(pictures):
 
 def test_dual_encoder_trains_on_captions_and_yields_tag_probabilities(pictures):
     torch.manual_seed(0)
-    model = tagging.build_dual_encoder(embed_dim=16)
+    model = tagging.build(tagging.Config("joint", embed_dim=16), verbose=False)
     features = model.text.pooled_features(list(pictures.vocabulary))
     history = tagging.fit_tagger(model, pictures.images, pictures.caption_ids, epochs=2, batch_size=16,
                                  caption_features=features, verbose=False)
@@ -51,3 +51,16 @@ def test_dual_encoder_trains_on_captions_and_yields_tag_probabilities(pictures):
     assert p.shape == (4, len(shapes.TAG_NAMES)) and np.allclose(colours.sum(1), 1, atol=1e-4)
     with pytest.raises(ValueError, match="caption_features"):
         tagging.fit_tagger(model, pictures.images, pictures.caption_ids, epochs=1, batch_size=16)
+
+
+def test_build_makes_the_chapters_two_taggers_on_one_tower():
+    torch.manual_seed(0)
+    classifier = tagging.build(tagging.CLASSIFIER)
+    assert isinstance(classifier, tagging.TagClassifier) and isinstance(classifier.image, tagging.ShapeTower)
+    assert classifier.out.out_features == len(shapes.TAG_NAMES) == tagging.CLASSIFIER.n_tags
+    joint = tagging.build(tagging.JOINT, verbose=False)
+    assert isinstance(joint.image, tagging.ShapeTower)
+    tower_size = sum(p.numel() for p in classifier.image.parameters())
+    assert tower_size == sum(p.numel() for p in joint.image.parameters())
+    with pytest.raises(ValueError, match="unknown kind"):
+        tagging.Config("ranking")
