@@ -128,7 +128,6 @@ def dual_encoder() -> Case:
 def vqa_tower() -> Case:
     """Stage 1 of chapter II.5c: the image tower learns colour and shape from uint8 pictures."""
     from mmlearn import shapes, vqa
-    from mmlearn.blocks import ImageRegions
 
     def make(n_batches, b):
         n = n_batches * b
@@ -136,28 +135,30 @@ def vqa_tower() -> Case:
                             _labels(n, len(shapes.COLORS)), _labels(n, len(shapes.SHAPES), 2), batch_size=b)
 
     return Case("VQA image tower", "II.5c", "vqa.tower", "pictures",
-                lambda: vqa.TowerPretrainer(ImageRegions()), make, lambda m, b: m.loss(b))
+                lambda: vqa.TowerPretrainer(vqa.build(vqa.EASY_VQA).image), make, lambda m, b: m.loss(b))
 
 
-def vqa_model(vocab_size: int = 27, questions_per_image: int = 10, length: int = 10) -> Case:
+def vqa_model(questions_per_image: int = 10, length: int = 10) -> Case:
     """Stage 2 of chapter II.5c: questions attend to the frozen tower's cached regions; a batch
     holds 32 pictures and all their questions (easy-VQA asks about 10 per picture)."""
     from mmlearn import vqa
+
+    config = vqa.EASY_VQA
 
     def make(n_batches, b):
         n_img = n_batches * b
         n_q = n_img * questions_per_image
         rng = _rng()
-        ids = rng.integers(2, vocab_size, (n_q, length)).astype(np.int64)
+        ids = rng.integers(2, config.vocab_size, (n_q, length)).astype(np.int64)
         ids[:, 7:] *= rng.random((n_q, length - 7)) < 0.5          # some questions end earlier
         data = vqa.VQAArrays(images=np.zeros((n_img, 64, 64, 3), np.uint8),
                              image_index=np.repeat(np.arange(n_img), questions_per_image),
-                             question_ids=ids, answer=_labels(n_q, 13), qtype=_labels(n_q, 3))
-        regions = torch.randn(n_img, 64, 64)
+                             question_ids=ids, answer=_labels(n_q, config.n_answers), qtype=_labels(n_q, 3))
+        regions = torch.randn(n_img, 64, config.dim)
         return vqa.ImageBatches(data, images_per_batch=b, seed=0, regions=regions)
 
     return Case("VQA attention model", "II.5c", "vqa.train", "questions",
-                lambda: vqa.build_vqa_model(vqa.VQAConfig(vocab_size=vocab_size)), make, vqa.loss_fn)
+                lambda: vqa.build(config), make, vqa.loss_fn)
 
 
 def spoken_digits() -> Case:

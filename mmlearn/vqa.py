@@ -21,7 +21,8 @@ reaches the answer through the attention alone. :func:`shuffle_blocks` and
 Training goes in two stages (:class:`TowerPretrainer`, :func:`cache_regions`,
 :func:`train_on_regions`): the image tower first learns colour and shape from the pictures
 alone (the very facts easy-VQA's answers are about), is frozen, and its regions are cached;
-then the question side and the fusion learn on the cached regions.
+then the question side and the fusion learn on the cached regions. :func:`build` makes the
+network from a :class:`Config`; :data:`EASY_VQA` is the chapter's.
 
 The question vocabulary is built from the training questions only; unseen words map to
 ``<unk>``. Answers are grouped into three question types (colour, shape, yes/no) so accuracy
@@ -286,7 +287,7 @@ def cache_regions(tower: ImageRegions, images, batch_size: int = 250) -> torch.T
 
 
 @dataclasses.dataclass(frozen=True)
-class VQAConfig:
+class Config:
     vocab_size: int
     n_answers: int = 13
     dim: int = 64
@@ -296,8 +297,11 @@ class VQAConfig:
     summary: bool = True      # False: the classifier gets zeros instead of the max-pooled regions
 
 
-def build_vqa_model(config: VQAConfig) -> AttentionVQA:
-    """The network of this module from a :class:`VQAConfig`."""
+EASY_VQA = Config(vocab_size=28, n_answers=13)  # chapter II.5c: easy-VQA's 26 question words + <pad>, <unk>
+
+
+def build(config: Config) -> AttentionVQA:
+    """The network of this module from a :class:`Config`."""
     if config.vocab_size < 3:
         raise ValueError(f"vocab_size must count <pad>, <unk> and at least one word, got "
                          f"{config.vocab_size}")
@@ -431,14 +435,14 @@ def question_maps(attention, ids) -> np.ndarray:
     return (attention * real).sum(1) / real.sum(1).clip(min=1)
 
 
-def train_on_regions(config: VQAConfig, data: VQAArrays, regions: torch.Tensor, *, epochs: int,
+def train_on_regions(config: Config, data: VQAArrays, regions: torch.Tensor, *, epochs: int,
                      images_per_batch: int, seed: int, lr: float = 3e-3, evaluate=None,
                      verbose: bool = True):
     """Stage 2 from a fresh seed: a new :class:`AttentionVQA` whose question encoder, fusion and
     classifier learn on ``regions`` cached from a frozen tower (its own image tower is never
     used). Returns ``(model, history)``; ``evaluate(model)`` runs after each epoch."""
     torch.manual_seed(seed)
-    model = build_vqa_model(config)
+    model = build(config)
     model.image.requires_grad_(False)
     batches = ImageBatches(data, images_per_batch=images_per_batch, seed=seed, regions=regions)
     history = fit(model, batches, loss_fn, epochs=epochs, lr=lr, evaluate=evaluate, verbose=verbose)

@@ -27,6 +27,11 @@ def test_tokenize_and_question_types():
         vqa.question_type("purple")
 
 
+def test_the_chapters_configuration_fits_easy_vqa(small):
+    _, vocab, answers = small
+    assert (vqa.EASY_VQA.vocab_size, vqa.EASY_VQA.n_answers) == (len(vocab), len(answers))
+
+
 def test_vocabulary_pads_and_marks_unknown_words():
     vocab = vqa.Vocabulary.build(["what colour is it?", "is it red?"])
     ids = vocab.encode(["is it blue?", "what colour is it?"])
@@ -64,7 +69,7 @@ def test_image_batches_hold_every_question_once_with_its_image(small):
 def test_model_shapes_attention_and_gradients(small):
     data, vocab, answers = small
     torch.manual_seed(0)
-    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    model = vqa.build(vqa.Config(vocab_size=len(vocab), n_answers=len(answers)))
     images, owner, ids, answer = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
     logits, weights = model(images, ids, owner, return_attention=True)
     assert logits.shape == (len(ids), len(answers))
@@ -77,7 +82,7 @@ def test_model_shapes_attention_and_gradients(small):
 
 def test_model_rejects_mismatched_batches(small):
     data, vocab, _ = small
-    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab)))
+    model = vqa.build(vqa.Config(vocab_size=len(vocab)))
     images = torch.as_tensor(data.images[:3])
     ids = torch.as_tensor(data.question_ids[:5])
     with pytest.raises(ValueError, match="equal numbers"):
@@ -85,13 +90,13 @@ def test_model_rejects_mismatched_batches(small):
     with pytest.raises(ValueError, match="one image row per question"):
         model(images, ids, torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError, match="vocab_size"):
-        vqa.build_vqa_model(vqa.VQAConfig(vocab_size=2))
+        vqa.build(vqa.Config(vocab_size=2))
 
 
 def test_training_steps_lower_the_loss_and_accuracy_by_type(small):
     data, vocab, answers = small
     torch.manual_seed(0)
-    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    model = vqa.build(vqa.Config(vocab_size=len(vocab), n_answers=len(answers)))
     batches = vqa.ImageBatches(data, 12)
     history = mm.training.fit(model, batches, vqa.loss_fn, epochs=15, lr=3e-3, verbose=False)
     assert history["loss"][-1] < 0.7 * history["loss"][0]
@@ -107,7 +112,7 @@ def test_training_steps_lower_the_loss_and_accuracy_by_type(small):
 def test_two_stage_training_on_cached_regions(small):
     data, vocab, answers = small
     torch.manual_seed(0)
-    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers)))
+    model = vqa.build(vqa.Config(vocab_size=len(vocab), n_answers=len(answers)))
     facts = shapes.read_facts(data.images)
     pre = vqa.TowerPretrainer(model.image)
     batch = (torch.as_tensor(data.images), torch.as_tensor(facts.color), torch.as_tensor(facts.shape))
@@ -141,9 +146,9 @@ def test_split_images_keeps_every_question_of_a_picture_on_one_side(small):
 
 def test_mean_fusion_has_uniform_weights_and_the_same_parameters(small):
     data, vocab, answers = small
-    config = vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers))
-    attention_model = vqa.build_vqa_model(config)
-    mean_model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers), fusion="mean"))
+    config = vqa.Config(vocab_size=len(vocab), n_answers=len(answers))
+    attention_model = vqa.build(config)
+    mean_model = vqa.build(vqa.Config(vocab_size=len(vocab), n_answers=len(answers), fusion="mean"))
     count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(attention_model) == count(mean_model)
     images, owner, ids, _ = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
@@ -156,7 +161,7 @@ def test_mean_fusion_has_uniform_weights_and_the_same_parameters(small):
     assert torch.allclose(attention_model.answer(same, ids, owner), mean_model.answer(same, ids, owner), atol=1e-5)
     assert not torch.allclose(attention_model.answer(regions, ids, owner), mean_model.answer(regions, ids, owner))
     with pytest.raises(ValueError, match="unknown fusion"):
-        vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), fusion="max"))
+        vqa.build(vqa.Config(vocab_size=len(vocab), fusion="max"))
 
 
 def test_shuffle_blocks_moves_tiles_and_keeps_their_pixels(small):
@@ -196,8 +201,8 @@ def test_question_maps_average_over_real_words_only():
 
 def test_train_on_regions_trains_a_fresh_model(small):
     data, vocab, answers = small
-    config = vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers))
-    regions = vqa.cache_regions(vqa.build_vqa_model(config).image, data.images)
+    config = vqa.Config(vocab_size=len(vocab), n_answers=len(answers))
+    regions = vqa.cache_regions(vqa.build(config).image, data.images)
     model, history = vqa.train_on_regions(config, data, regions, epochs=8, images_per_batch=6, seed=0,
                                           verbose=False)
     assert history["loss"][-1] < 0.8 * history["loss"][0]
@@ -209,7 +214,7 @@ def test_train_on_regions_trains_a_fresh_model(small):
 def test_without_summary_the_picture_reaches_the_answer_only_through_attention(small):
     data, vocab, answers = small
     torch.manual_seed(0)
-    model = vqa.build_vqa_model(vqa.VQAConfig(vocab_size=len(vocab), n_answers=len(answers), summary=False))
+    model = vqa.build(vqa.Config(vocab_size=len(vocab), n_answers=len(answers), summary=False))
     images, owner, ids, _ = next(iter(vqa.ImageBatches(data, 4, shuffle=False)))
     regions = model.image(images).detach()
     model.attend.in_proj_weight.data[2 * 64:].zero_()                # no values: attention carries nothing
