@@ -166,10 +166,11 @@ def spoken_digits() -> Case:
 
     def make(n_batches, b):
         n = n_batches * b
-        return ArrayBatches(_rng().standard_normal((n, 48, 13), dtype=np.float32), _labels(n, 10), batch_size=b)
+        return ArrayBatches(_rng().standard_normal((n, 48, audio.N_MFCC), dtype=np.float32),
+                            _labels(n, audio.SPOKEN_DIGITS.n_classes), batch_size=b)
 
     return Case("spoken-digit classifier", "II.5d", "speech.digits", "recordings",
-                lambda: audio.digit_classifier(n_classes=10, width=64), make, _cross_entropy)
+                lambda: audio.build(audio.SPOKEN_DIGITS), make, _cross_entropy)
 
 
 def voice_retrieval() -> Case:
@@ -181,8 +182,8 @@ def voice_retrieval() -> Case:
         return ArrayBatches(rng.random((n, 1, 28, 28), dtype=np.float32),
                             rng.standard_normal((n, 48, 13), dtype=np.float32), _labels(n, 10), batch_size=b)
 
-    return Case("voice retrieval", "II.5f", "voice.retrieval", "pairs", audio.VoiceImageModel, make,
-                audio.voice_image_loss, image_input=True)
+    return Case("voice retrieval", "II.5f", "voice.retrieval", "pairs", lambda: audio.build(audio.VOICE_IMAGE),
+                make, audio.voice_image_loss, image_input=True)
 
 
 def generation(which: str) -> Case:

@@ -16,6 +16,7 @@ expects :data:`ASR_RATE` (16,000 Hz), so :func:`transcribe` asks for that rate a
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import threading
 
@@ -293,7 +294,7 @@ def mfcc(waveform, sample_rate: int, n_mfcc: int = N_MFCC, telephone: bool = Tru
 
     Any mono waveform at any rate: it is band-limited like FSDD's 8 kHz recordings
     (``telephone=True``), resampled to 22,050 Hz, and one frame is 512 samples (23 ms).
-    The result can go straight to :func:`digit_classifier` or :class:`VoiceImageModel`.
+    The result can go straight to the models :func:`build` makes.
     """
     from scipy.fft import dct
 
@@ -359,13 +360,6 @@ class MFCCEncoder(nn.Module):
         return self.out(h.amax(dim=2))     # (B, width, T) -> (B, out_dim)
 
 
-def digit_classifier(n_classes: int = 10, width: int = 128) -> nn.Module:
-    """A spoken-digit classifier: an :class:`MFCCEncoder` whose output is the class logits."""
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
-    return MFCCEncoder(out_dim=n_classes, width=width)
-
-
 # --- voice commands: spoken digits and digit images in one space ------------------------------
 
 class VoiceImageModel(nn.Module):
@@ -376,9 +370,9 @@ class VoiceImageModel(nn.Module):
     image embeddings, logit scale); :func:`voice_image_loss` trains it.
     """
 
-    def __init__(self, dim: int = 64):
+    def __init__(self, dim: int = 64, width: int = 64):
         super().__init__()
-        self.audio = MFCCEncoder(out_dim=dim, width=64)             # (B, 48, 13) -> (B, dim)
+        self.audio = MFCCEncoder(out_dim=dim, width=width)          # (B, 48, 13) -> (B, dim)
         self.image = nn.Sequential(                                 # (B, 1, 28, 28) -> (B, dim)
             nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
@@ -400,6 +394,40 @@ def voice_image_loss(model: nn.Module, batch) -> torch.Tensor:
     return contrastive_loss(audio_emb, image_emb, scale, pair_ids=digits)
 
 
+# --- building the models the chapters train -----------------------------------------------------
+
+KINDS = ("classifier", "voice_image")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """``"classifier"``: an :class:`MFCCEncoder` whose outputs are ``n_classes`` logits;
+    ``"voice_image"``: a :class:`VoiceImageModel` with a ``dim``-dimensional joint space."""
+
+    kind: str = "classifier"
+    n_classes: int = 10      # the classifier's outputs
+    dim: int = 64            # the voice-image model's joint space
+    width: int = 64          # channels of the MFCC encoder's convolutions
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+
+
+SPOKEN_DIGITS = Config("classifier", n_classes=10)   # II.5d and II.5f: ten spoken digits
+VOICE_IMAGE = Config("voice_image", dim=64)          # II.5f: spoken and handwritten digits
+# COMMANDS, II.5f's command classifier, follows ACTIONS below.
+
+
+def build(config: Config) -> nn.Module:
+    """The model ``config`` describes."""
+    if config.kind == "classifier":
+        return MFCCEncoder(out_dim=config.n_classes, width=config.width)
+    return VoiceImageModel(config.dim, config.width)
+
+
 # --- voice commands: a small command language, its parser and the machine that executes it ---
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -407,6 +435,7 @@ CLEAR_PHRASES = ("clear", "clear the board", "start again")
 _TEMPLATES = {"show": ("show me {a} {d}", "show {d}", "display {a} {d}"),
               "add": ("add {d}", "add {a} {d}", "add another {d}")}
 ACTIONS = tuple([("show", d) for d in range(10)] + [("add", d) for d in range(10)] + [("clear", None)])
+COMMANDS = Config("classifier", n_classes=len(ACTIONS))  # II.5f: one logit per action
 
 
 def command_phrases() -> list[tuple[str, tuple[str, int | None]]]:

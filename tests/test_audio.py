@@ -72,7 +72,7 @@ def test_spectrogram_finds_a_pure_tone():
 
 
 def test_mfcc_encoder_shapes_gradients_and_bad_input():
-    model = audio.digit_classifier(width=16)
+    model = audio.build(audio.Config("classifier", width=16))
     x = torch.randn(4, 30, 13, requires_grad=True)
     logits = model(x)
     assert logits.shape == (4, 10)
@@ -81,7 +81,9 @@ def test_mfcc_encoder_shapes_gradients_and_bad_input():
     with pytest.raises(ValueError, match=r"\(batch, frames, 13\)"):
         model(torch.randn(4, 13, 30))
     with pytest.raises(ValueError, match="n_classes"):
-        audio.digit_classifier(n_classes=1)
+        audio.Config(n_classes=1)
+    with pytest.raises(ValueError, match="unknown kind"):
+        audio.Config("transcriber")
 
 
 def test_transcribe_is_repeatable_whatever_was_heard_before(spoken):
@@ -95,7 +97,7 @@ def test_transcribe_is_repeatable_whatever_was_heard_before(spoken):
 
 def test_voice_image_model_embeds_both_modalities_and_trains():
     torch.manual_seed(0)
-    model = audio.VoiceImageModel(dim=16)
+    model = audio.build(audio.Config("voice_image", dim=16))
     images, recordings = torch.rand(6, 1, 28, 28), torch.randn(6, 48, audio.N_MFCC)
     digits = torch.tensor([0, 1, 2, 0, 1, 2])
     audio_emb, image_emb, scale = model(images, recordings)
@@ -105,6 +107,12 @@ def test_voice_image_model_embeds_both_modalities_and_trains():
     assert history["loss"][-1] < history["loss"][0]
     with pytest.raises(ValueError, match="one recording per image"):
         model(images[:5], recordings)
+
+
+def test_the_chapters_models():
+    assert audio.build(audio.SPOKEN_DIGITS).out.out_features == 10
+    assert audio.build(audio.COMMANDS).out.out_features == len(audio.ACTIONS)
+    assert isinstance(audio.build(audio.VOICE_IMAGE), audio.VoiceImageModel)
 
 
 # --- features from waveforms ---------------------------------------------------------------------
