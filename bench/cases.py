@@ -2,9 +2,13 @@
 
 A case holds what a chapter hands to ``mmlearn.training.fit``: a fresh model, the batches and
 the loss of one batch, at the batch size the ``standard`` profile trains it with
-(``mmlearn.config.SIZES``). The data are synthetic arrays of the chapters' shapes and dtypes
-(random pictures, MFCCs, word ids, labels): throughput does not depend on the values, and
-building them takes milliseconds where the real loaders and feature caches take seconds.
+(``mmlearn.config.SIZES``). Every model comes from its family's ``build(config)`` with the
+configuration the chapter itself builds (``deconv.FORMULA``, ``fusion.DECONV``, ...), so a
+change to a chapter's model reaches its case; ``tests/test_bench.py`` checks that they agree.
+
+The data are synthetic arrays of the chapters' shapes and dtypes (random pictures, MFCCs, word
+ids, labels): throughput does not depend on the values, and building them takes milliseconds
+where the real loaders and feature caches take seconds.
 """
 
 from __future__ import annotations
