@@ -7,9 +7,13 @@
   family: a block two families need moves to ``blocks.py``.
 * A Keras twin is ``X_keras.py`` beside ``X.py``: a name defined in both takes the same
   required parameters, and the optional parameters they share come in the same order.
+* A module whose models the chapters train builds them one way: a frozen dataclass ``Config``,
+  ``build(config)``, and the chapters' configurations as upper-case module constants
+  (``deconv.FORMULA``), which the chapters and ``bench/cases.py`` both build.
 """
 
 import ast
+import dataclasses
 import importlib
 import inspect
 from pathlib import Path
@@ -108,3 +112,35 @@ def test_a_twin_takes_the_same_leading_parameters(base):
         assert t_required == k_required, (f"{base}.{name}{t_required} vs {base}_keras.{name}{k_required}")
         common = set(t_optional) & set(k_optional)
         assert [p for p in t_optional if p in common] == [p for p in k_optional if p in common], name
+
+
+# --- one way to build a chapter's model ------------------------------------------------------------
+
+BUILDERS = ("deconv", "deconv_keras", "fusion", "crossmodal", "tagging", "vqa", "audio")
+# generation still builds with build_generator(GeneratorConfig); it joins BUILDERS when it takes
+# this form.
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_a_model_module_builds_from_one_config(name):
+    module = importlib.import_module(f"mmlearn.{name}")
+    config = getattr(module, "Config", None)
+    assert dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen, (
+        f"mmlearn.{name} needs Config, a frozen dataclass of what decides its models")
+    params = list(inspect.signature(module.build).parameters.values())
+    assert params and params[0].name == "config" and all(p.default is not p.empty for p in params[1:]), (
+        f"mmlearn.{name}.build takes the Config as its one required argument, got {params}")
+    named = [k for k, v in vars(module).items() if isinstance(v, config)]
+    assert named and all(k.isupper() for k in named), (
+        f"mmlearn.{name} names the chapters' configurations as upper-case constants, got {named}")
+    others = [k for k, v in public_callables(module).items()
+              if (k.startswith("build") and k != "build") or (k.endswith("Config") and v is not config)]
+    assert not others, f"mmlearn.{name} builds its models through Config and build only; also found {others}"
+
+
+def test_the_benchmarked_families_are_builders():
+    source = (PACKAGE.parent / "bench" / "cases.py").read_text()
+    used = {alias.name for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.module == "mmlearn" for alias in node.names}
+    families = used & set(FAMILY_OF)
+    assert families and families - {"generation"} <= set(BUILDERS), families - set(BUILDERS)
