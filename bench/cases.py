@@ -191,24 +191,24 @@ def voice_retrieval() -> Case:
 
 
 def generation(which: str) -> Case:
-    """Part II's caption-to-picture generator (``build_generator()``, a conditional VAE, on
-    uint8 32 px pictures with caption features) or its judge (``ShapeClassifier``, on the
+    """Part II's caption-to-picture generator (the chapter's conditional VAE, ``generation.CVAE``,
+    on uint8 32 px pictures with caption features) or its judge (``ShapeClassifier``, on the
     pictures with colour and shape labels)."""
-    from mmlearn import generation as gen  # public builders only
+    from mmlearn import generation as gen
 
-    build = {"generator": gen.build_generator, "judge": gen.ShapeClassifier}[which]
+    build = {"generator": lambda: gen.build(gen.CVAE), "judge": gen.ShapeClassifier}[which]
     experiment = {"generator": "generation.generator", "judge": "generation.judge"}[which]
 
     def make(n_batches, b):
         n = n_batches * b
         pictures = _rng().integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
         if which == "generator":  # a caption's text-tower features, (n, 384)
-            return ArrayBatches(pictures, _rng().standard_normal((n, gen.GeneratorConfig().text_dim),
-                                                                 dtype=np.float32), batch_size=b)
+            return ArrayBatches(pictures, _rng().standard_normal((n, gen.CVAE.text_dim), dtype=np.float32),
+                                batch_size=b)
         return ArrayBatches(pictures, _labels(n, 8), _labels(n, 3, 2), batch_size=b)
 
     name = {"generator": "generator (conditional VAE)", "judge": "generation judge (ShapeClassifier)"}[which]
-    return Case(name, "II", experiment, "pictures", build, make, lambda m, b: m.loss(b))
+    return Case(name, "II.5b", experiment, "pictures", build, make, gen.loss_fn)
 
 
 def all_cases() -> list[Callable[[], Case]]:

@@ -402,23 +402,32 @@ def loss_fn(model: nn.Module, batch) -> torch.Tensor:
 
 # --- the builder -----------------------------------------------------------------------------
 
+GENERATORS = ("vae", "regression")
+
+
 @dataclasses.dataclass(frozen=True)
-class GeneratorConfig:
-    kind: str = "vae"          # "vae" (ConditionalVAE) or "regression" (PixelRegressor)
+class Config:
+    """A caption-to-picture generator: ``kind`` "vae" (:class:`ConditionalVAE`) or "regression"
+    (:class:`PixelRegressor`, which has no latent and ignores ``z_dim`` and ``beta``)."""
+
+    kind: str = "vae"
     text_dim: int = 384        # width of the text tower's features (all-MiniLM-L6-v2)
     cond_dim: int = 32
     z_dim: int = 8
     width: int = 32
     beta: float = 1.0
 
+    def __post_init__(self):
+        if self.kind not in GENERATORS:
+            raise ValueError(f"unknown generator kind {self.kind!r}; expected one of {', '.join(GENERATORS)}")
 
-GENERATORS = ("vae", "regression")
+
+REGRESSION = Config(kind="regression")      # chapter II.5b's first try
+CVAE = Config(kind="vae", z_dim=8, beta=0.5)  # chapter II.5b's generator
 
 
-def build_generator(config: GeneratorConfig = GeneratorConfig()) -> nn.Module:
-    """A caption-to-picture generator from its configuration."""
-    if config.kind not in GENERATORS:
-        raise ValueError(f"unknown generator kind {config.kind!r}; expected one of {', '.join(GENERATORS)}")
+def build(config: Config) -> nn.Module:
+    """A fresh caption-to-picture generator."""
     if config.kind == "regression":
         return PixelRegressor(config.text_dim, config.cond_dim, config.width)
     return ConditionalVAE(config.text_dim, config.cond_dim, config.z_dim, config.width, config.beta)

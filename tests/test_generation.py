@@ -51,7 +51,7 @@ def test_generators_draw_32px_pictures_and_learn(kind, pictures):
     images, color, shape = pictures
     text = torch.nn.functional.one_hot(torch.as_tensor(shapes.class_index(color, shape)), 24).float()
     torch.manual_seed(0)
-    model = gen.build_generator(gen.GeneratorConfig(kind=kind, text_dim=24, width=16))
+    model = gen.build(gen.Config(kind=kind, text_dim=24, width=16))
     history = mm.training.fit(model, [(torch.as_tensor(images), text)], gen.loss_fn, epochs=12,
                               lr=3e-3, verbose=False)
     assert history["loss"][-1] < history["loss"][0]
@@ -73,7 +73,7 @@ def test_vae_kl_term_is_zero_for_the_prior():
     kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum()
     assert kl.item() == 0.0
     with pytest.raises(ValueError, match="unknown generator kind"):
-        gen.build_generator(gen.GeneratorConfig(kind="gan"))
+        gen.Config(kind="gan")
 
 
 def test_classifier_judges_colour_and_shape(pictures):
