@@ -22,7 +22,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mmlearn"
 
-CORE = ("_frameworks", "config", "operators", "data", "shapes", "metrics", "plots", "source",
+CORE = ("_frameworks", "config", "inputs", "operators", "data", "shapes", "metrics", "plots", "source",
         "distributed", "training", "blocks", "blocks_keras")
 FAMILIES = {  # family -> its modules (chapters)
     "deconv": ("deconv", "deconv_keras"),               # Part I, chapters 2-5 and 7
