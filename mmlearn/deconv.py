@@ -29,37 +29,20 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
 from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.config import batch_that_fits as batch_that_fits_memory
-from mmlearn.operators import check_n_classes, check_widths, images_channels_last
+from mmlearn.inputs import check_batch, float_images
+from mmlearn.operators import check_n_classes, check_widths
 
 
 # --- input checks -----------------------------------------------------------------------------
 
 def _check_batch(x, in_channels: int, size_multiple: int, image_size: int | None = None) -> None:
-    """Raise a ValueError naming the expected form unless ``x`` is a float (B, C, H, W) batch."""
-    expected = (f"expected a float tensor of shape (B, {in_channels}, H, W), channels first"
-                + (f", H = W = {image_size}" if image_size else
-                   f", H and W multiples of {size_multiple}"))
-    if not torch.is_tensor(x):
-        raise TypeError(f"{expected}; got {type(x).__name__}. Convert images with "
-                        "mmlearn.deconv.prepare_images(x)")
-    if x.ndim != 4:
-        raise ValueError(f"{expected}; got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{expected}; got dtype {x.dtype}. Scale uint8 images to [0, 1] with "
-                        "mmlearn.deconv.prepare_images(x)")
-    if x.shape[1] != in_channels:
-        hint = (": transpose channels-last input with x.permute(0, 3, 1, 2)"
-                if x.shape[-1] == in_channels else "")
-        raise ValueError(f"{expected}; got {tuple(x.shape)}{hint}")
-    h, w = x.shape[2:]
-    if (image_size and (h, w) != (image_size, image_size)) or h % size_multiple or w % size_multiple:
-        raise ValueError(f"{expected}; got {tuple(x.shape)}")
+    """The networks' input check; the fix it names is this module's :func:`prepare_images`."""
+    check_batch(x, in_channels, size_multiple, image_size, prepare="mmlearn.deconv.prepare_images(x)")
 
 
 def prepare_images(images, in_channels: int = 3) -> torch.Tensor:
@@ -69,8 +52,7 @@ def prepare_images(images, in_channels: int = 3) -> torch.Tensor:
     (already in [0, 1]); grey (N, H, W) is accepted when ``in_channels == 1``.
     """
     x = images.detach().cpu().numpy() if torch.is_tensor(images) else images
-    x = images_channels_last(x, in_channels)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # (N, H, W, C) -> (N, C, H, W)
+    return torch.from_numpy(float_images(x, in_channels))   # (N, H, W, C) -> (N, C, H, W)
 
 
 # --- the article's network ---------------------------------------------------------------------

@@ -48,7 +48,8 @@ from torch import nn
 from mmlearn.blocks import ARTICLE_BN_MOMENTUM, FORMULA_BN_MOMENTUM
 from mmlearn.config import batch_that_fits as batch_that_fits_memory, configure_tensorflow
 from mmlearn.deconv import ARTICLE, FORMULA, Config  # the twins share their configurations
-from mmlearn.operators import check_n_classes, check_widths, images_channels_last, same_padding
+from mmlearn.inputs import check_array, check_image_size as _check_image_size, float_images
+from mmlearn.operators import check_n_classes, check_widths, same_padding
 
 tf = configure_tensorflow()
 keras = tf.keras
@@ -96,13 +97,7 @@ def prepare_images(images, in_channels: int = 3) -> np.ndarray:
 
     Accepts uint8 (0..255) or float (already in [0, 1]); grey (N, H, W) when ``in_channels == 1``.
     """
-    return images_channels_last(images, in_channels)
-
-
-def _check_image_size(image_size: int, multiple: int) -> int:
-    if not isinstance(image_size, (int, np.integer)) or image_size < 1 or image_size % multiple:
-        raise ValueError(f"image_size must be a positive multiple of {multiple}, got {image_size!r}")
-    return int(image_size)
+    return float_images(images, in_channels, channels_first=False)
 
 
 # --- the article's network ---------------------------------------------------------------------
@@ -361,10 +356,8 @@ def max_logit_difference(keras_model: keras.Model, torch_model: nn.Module, image
 
     ``images``: float32 (N, H, W, C) channels last in [0, 1], as ``deconv_keras.prepare_images`` gives.
     """
-    x = np.asarray(images)
-    if x.ndim != 4 or x.dtype != np.float32:
-        raise ValueError(f"expected float32 images of shape (N, H, W, C) channels-last, got "
-                         f"{x.dtype} {x.shape}: use deconv_keras.prepare_images(x)")
+    x = check_array(np.asarray(images), channels=None, dtypes=("float32",),
+                    prepare="mmlearn.deconv_keras.prepare_images(x)")
     keras_logits = np.asarray(keras_model(x, training=False))
     torch_model.eval()
     with torch.no_grad():

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from mmlearn.inputs import check_array
+
 
 # --- size arithmetic -----------------------------------------------------------------------
 
@@ -83,31 +85,8 @@ def check_widths(widths, name: str) -> tuple[int, ...]:
 
 # --- convolution and its transpose ---------------------------------------------------------------
 
-def images_channels_last(images, in_channels: int = 3) -> np.ndarray:
-    """Images as the loaders give them -> float32 (N, H, W, C) in [0, 1], channels last.
-
-    Accepts uint8 (0..255) or float (already in [0, 1]); grey (N, H, W) when ``in_channels == 1``.
-    Both frameworks' ``prepare_images`` start here, so they accept and refuse the same inputs.
-    """
-    x = np.asarray(images)
-    expected = (f"expected images of shape (N, H, W, {in_channels}) channels-last, uint8 or float32"
-                + (" (or (N, H, W))" if in_channels == 1 else ""))
-    if x.ndim == 3 and in_channels == 1:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] != in_channels:
-        hint = (": transpose with x.transpose(0, 2, 3, 1)"
-                if x.ndim == 4 and x.shape[1] == in_channels else "")
-        raise ValueError(f"{expected}, got {x.shape}{hint}")
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
-    if np.issubdtype(x.dtype, np.floating):
-        return x.astype(np.float32)
-    raise TypeError(f"{expected}, got dtype {x.dtype}")
-
-
 def _check_image_and_kernel(x: np.ndarray, w: np.ndarray, channel_axis: int) -> None:
-    if x.ndim != 3:
-        raise ValueError(f"expected one image of shape (C, H, W), channels first, got {x.shape}")
+    check_array(x, "CHW", what="one image", channels=None, dtypes=None)
     if w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise ValueError(f"expected a square kernel of shape (C_out, C_in, k, k), got {w.shape}")
     if x.shape[0] != w.shape[channel_axis]:

@@ -81,7 +81,7 @@ def test_prepare_images():
     assert dt.prepare_images(np.zeros((2, 4, 4), np.uint8), in_channels=1).shape == (2, 1, 4, 4)
     with pytest.raises(ValueError, match=r"x.transpose\(0, 2, 3, 1\)"):
         dt.prepare_images(np.zeros((2, 3, 4, 4), np.uint8))
-    with pytest.raises(TypeError, match="uint8 or float32"):
+    with pytest.raises(TypeError, match=r"uint8 \(0-255\) or float \(0-1\)"):
         dt.prepare_images(np.zeros((2, 4, 4, 3), np.int32))
 
 

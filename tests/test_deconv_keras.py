@@ -59,7 +59,7 @@ def test_prepare_images():
     assert x.dtype == np.float32 and x.max() == 1.0 and x.shape == (2, 4, 4, 3)
     with pytest.raises(ValueError, match=r"x.transpose\(0, 2, 3, 1\)"):
         dk.prepare_images(np.zeros((2, 3, 4, 4), np.uint8))
-    with pytest.raises(TypeError, match="uint8 or float32"):
+    with pytest.raises(TypeError, match=r"uint8 \(0-255\) or float \(0-1\)"):
         dk.prepare_images(np.zeros((2, 4, 4, 3), np.int64))
 
 
