@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmlearn.inputs import check_array, to_float
 from mmlearn.operators import same_padding
 
 BN_EPS = 1e-3                # Keras' BatchNormalization default
@@ -232,14 +232,7 @@ REGIONS_IMAGE_SIZE = 64   # easy-VQA's pictures
 def check_region_images(images) -> None:
     """Raise unless ``images`` is (N, 64, 64, 3) channels-last uint8: the pictures
     :class:`ImageRegions` reads."""
-    shape = tuple(getattr(images, "shape", ()))
-    if len(shape) != 4 or shape[1:] != (REGIONS_IMAGE_SIZE, REGIONS_IMAGE_SIZE, 3):
-        hint = (": transpose with x.transpose(0, 2, 3, 1)"
-                if len(shape) == 4 and shape[1] == 3 else "")
-        size = REGIONS_IMAGE_SIZE
-        raise ValueError(f"expected images of shape (N, {size}, {size}, 3) channels-last uint8, got {shape}{hint}")
-    if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
-        raise ValueError(f"expected uint8 images (0-255), got dtype {images.dtype}")
+    check_array(images, size=REGIONS_IMAGE_SIZE)
 
 
 def _region_conv(c_in: int, c_out: int, stride: int = 2) -> nn.Sequential:
@@ -264,6 +257,6 @@ class ImageRegions(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, 64, dim))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.permute(0, 3, 1, 2).float() / 255.0           # (B, 64, 64, 3) -> (B, 3, 64, 64)
+        x = to_float(images)                                     # (B, 64, 64, 3) -> (B, 3, 64, 64)
         x = self.cnn(x)                                          # (B, dim, 8, 8)
         return x.flatten(2).transpose(1, 2) + self.position      # (B, 64, dim)

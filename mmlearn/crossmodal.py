@@ -37,6 +37,7 @@ from mmlearn.blocks import (CrossAttention, LogitScale, ProjectionHead, attentio
                             similarity)
 from mmlearn.data import (NETWORK_TIMEOUT_S, ONLINE_VARIABLE, DataError, download_file, host_port,
                           host_reachable, hub_offline, online, text_model_path)
+from mmlearn.inputs import check_array, to_float
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,24 +47,7 @@ TEXT_MODELS = ("auto", "minilm", "bert-base-uncased")
 
 # --- 1. inputs -------------------------------------------------------------------------------
 
-def _check_image_shape(shape, image_size: int, channels_first: bool) -> None:
-    """Raise a ValueError naming the expected layout unless ``shape`` is a batch of RGB images."""
-    expected = (f"(N, 3, {image_size}, {image_size}) channels-first" if channels_first
-                else f"(N, {image_size}, {image_size}, 3) channels-last")
-    if len(shape) != 4:
-        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}")
-    c_axis, other = (1, -1) if channels_first else (-1, 1)
-    if shape[c_axis] != 3:
-        hint = ""
-        if shape[other] == 3:
-            hint = (": transpose with x.permute(0, 3, 1, 2)" if channels_first
-                    else ": transpose with x.transpose(0, 2, 3, 1)")
-        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}{hint}")
-    spatial = tuple(shape[2:]) if channels_first else tuple(shape[1:3])
-    if spatial != (image_size, image_size):
-        raise ValueError(f"expected images of shape {expected}, got {tuple(shape)}: resize them "
-                         f"to {image_size}x{image_size} or build the encoder with "
-                         f"image_size={spatial[0]}")
+_RESIZE = "resize them to {size}x{size} or build the encoder with image_size={side}"
 
 
 def image_tensor(images, image_size: int = 64) -> torch.Tensor:
@@ -72,13 +56,9 @@ def image_tensor(images, image_size: int = 64) -> torch.Tensor:
     Float input must already be in [0, 1]. The normalisation is the one ImageNet weights were
     trained with, so the same tensor suits a pretrained and a from-scratch tower.
     """
-    images = np.asarray(images)
-    if images.dtype not in (np.uint8, np.float32):
-        raise ValueError(f"expected images as uint8 (0-255) or float32 (0-1), got {images.dtype}")
-    _check_image_shape(images.shape, image_size, channels_first=False)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # (N, S, S, 3) -> (N, 3, S, S)
-    if images.dtype == np.uint8:
-        x = x / 255.0
+    images = check_array(np.asarray(images), size=image_size, dtypes=("uint8", "float32"),
+                         unit_range=True, resize=_RESIZE)
+    x = to_float(torch.from_numpy(images))                    # (N, S, S, 3) -> (N, 3, S, S)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
@@ -153,7 +133,7 @@ class ImageEncoder(nn.Module):
         self.head = ProjectionHead(self.feature_dim, embed_dim)
 
     def regions(self, images: torch.Tensor) -> torch.Tensor:
-        _check_image_shape(images.shape, self.image_size, channels_first=True)
+        check_array(images, "NCHW", size=self.image_size, dtypes=None, resize=_RESIZE)
         f = self.backbone(images)             # (B, 3, 64, 64) -> (B, 512, 4, 4) with the small stem
         f = f.flatten(2).transpose(1, 2)      # (B, 512, 4, 4) -> (B, 16, 512)
         return self.head(f)                   # (B, 16, 512) -> (B, 16, D)

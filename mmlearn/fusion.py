@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from mmlearn import data as mmdata
 from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
 from mmlearn.config import RunSize, seed_everything
+from mmlearn.inputs import check_array, to_float
 from mmlearn.metrics import accuracy
 from mmlearn.training import ArrayBatches, fit, predict
 
@@ -74,38 +75,21 @@ class Corruption:
                              f"image_noise={self.image_noise}, audio_noise={self.audio_noise}")
 
 
-def _check_images(images) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        hint = " (drop the channel axis with x[:, 0])" if images.ndim == 4 else ""
-        raise ValueError(f"expected digit images of shape (N, 28, 28) uint8, got {images.shape}{hint}")
-    if images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 digit images (0-255), got dtype {images.dtype}")
-    return images
-
-
 def _check_audio(audio) -> np.ndarray:
-    audio = np.asarray(audio)
-    if audio.ndim != 3 or audio.shape[2] != N_MFCC:
-        hint = (" (channels-first? transpose with x.transpose(0, 2, 1))"
-                if audio.ndim == 3 and audio.shape[1] == N_MFCC else "")
-        raise ValueError(f"expected MFCCs of shape (N, frames, {N_MFCC}) float32, "
-                         f"got {audio.shape}{hint}")
-    if not np.issubdtype(audio.dtype, np.floating):
-        raise ValueError(f"expected float MFCCs, got dtype {audio.dtype}")
-    return audio
+    return check_array(np.asarray(audio), "NTC", what="MFCCs", channels=N_MFCC, dtypes=("float",))
 
 
 def corrupt_images(images, corruption: Corruption, rng: np.random.Generator) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28): scaled to [0, 1], occluded, noised."""
-    x = _check_images(images).astype(np.float32) / 255.0
+    images = check_array(np.asarray(images), "NHW", what="digit images", channels=None, size=28)
+    x = to_float(images[..., None])                    # (N, 28, 28) -> (N, 1, 28, 28)
     side = corruption.occlude
     if side:
         rows, cols = rng.integers(0, 28 - side + 1, size=(2, len(x)))
         for img, r, c in zip(x, rows, cols):
-            img[r:r + side, c:c + side] = 0.0
+            img[:, r:r + side, c:c + side] = 0.0
     x += rng.normal(0.0, corruption.image_noise, size=x.shape).astype(np.float32)
-    return x[:, None]  # (N, 28, 28) -> (N, 1, 28, 28)
+    return x
 
 
 def audio_statistics(audio) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
+from mmlearn.inputs import check_array, to_float, to_uint8
 from mmlearn.shapes import COLORS, PALETTE, SHAPES
 
 IMAGE_SIZE = 32
@@ -50,17 +51,7 @@ IMAGE_SIZE = 32
 
 def image_batch(images) -> torch.Tensor:
     """uint8 (N, 32, 32, 3) channels-last pictures -> float32 (N, 3, 32, 32) in [0, 1]."""
-    shape = tuple(images.shape)
-    if len(shape) != 4 or shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-        hint = ": transpose with x.transpose(0, 2, 3, 1)" if len(shape) == 4 and shape[1] == 3 else ""
-        if len(shape) == 4 and shape[1:3] == (2 * IMAGE_SIZE, 2 * IMAGE_SIZE):
-            hint = ": shrink 64 px pictures with mmlearn.shapes.downsample(x, 2)"
-        raise ValueError(f"expected pictures of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) "
-                         f"channels-last uint8, got {shape}{hint}")
-    if images.dtype not in (np.uint8, torch.uint8):
-        raise ValueError(f"expected uint8 pictures (0-255), got dtype {images.dtype}")
-    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
-    return x.permute(0, 3, 1, 2).float() / 255.0            # (N, 32, 32, 3) -> (N, 3, 32, 32)
+    return to_float(torch.as_tensor(check_array(images, size=IMAGE_SIZE, what="pictures")))
 
 
 def soften(images) -> np.ndarray:
@@ -69,11 +60,6 @@ def soften(images) -> np.ndarray:
     x = image_batch(images)                                 # checks the layout
     blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel_size=3, stride=1)
     return to_uint8(blurred)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3), ready for ``plots.image_grid``."""
-    return (x.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def check_condition(color, shape, pictures=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from mmlearn.data import VQASplit, load_easy_vqa
+from mmlearn.inputs import check_array
 
 PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "black": (0, 0, 0),
            "gray": (128, 128, 128), "teal": (0, 128, 128), "brown": (165, 42, 42),
@@ -58,18 +59,9 @@ class ShapeFacts:
         return class_index(self.color, self.shape)
 
 
-def _check_pictures(images) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        hint = ": transpose with x.transpose(0, 2, 3, 1)" if images.ndim == 4 and images.shape[1] == 3 else ""
-        raise ValueError(f"expected easy-VQA pictures as uint8 (N, H, W, 3) channels-last, got "
-                         f"{images.dtype} {images.shape}{hint}")
-    return images
-
-
 def read_facts(images, chunk: int = 500) -> ShapeFacts:
     """Colour, shape, size and position of the one shape in each uint8 (N, H, W, 3) picture."""
-    images = _check_pictures(images)
+    images = check_array(np.asarray(images), what="easy-VQA pictures")
     palette = np.array(list(PALETTE.values()), dtype=np.int32)            # (8, 3)
     parts = []
     for start in range(0, len(images), chunk):
@@ -105,7 +97,7 @@ def read_facts(images, chunk: int = 500) -> ShapeFacts:
 def downsample(images, factor: int = 2) -> np.ndarray:
     """uint8 (N, H, W, 3) pictures shrunk ``factor`` times by averaging factor x factor blocks
     (area resampling keeps a 7 px shape visible as a blurred 3-4 px one)."""
-    images = _check_pictures(images)
+    images = check_array(np.asarray(images), what="easy-VQA pictures")
     n, h, w, c = images.shape
     if factor < 1 or h % factor or w % factor:
         raise ValueError(f"factor must be a positive divisor of the picture size {h}x{w}, got {factor}")
