@@ -154,10 +154,12 @@ SIZES: dict[str, dict[str, RunSize]] = {
         "standard": RunSize(n_train=None, n_test=20, epochs=5, batch_size=32),
         "full": RunSize(n_train=None, n_test=100, epochs=20, batch_size=64),
     },
-    "generation.generator": {  # the conditional VAE; n_test = generated pictures per caption (x24)
-        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32),
-        "standard": RunSize(n_train=None, n_test=20, epochs=40, batch_size=32),
-        "full": RunSize(n_train=None, n_test=100, epochs=200, batch_size=64),
+    # the conditional VAE, per seed; n_test = generated pictures per caption (x24); n_val: the last
+    # training pictures, held out for the validation loss that picks the epoch whose weights are kept
+    "generation.generator": {
+        "smoke": RunSize(n_train=600, n_test=5, epochs=1, batch_size=32, n_val=100),
+        "standard": RunSize(n_train=None, n_test=20, epochs=80, batch_size=32, n_val=400),
+        "full": RunSize(n_train=None, n_test=100, epochs=200, batch_size=64, n_val=400),
     },
     "speech.digits": {  # spoken-digit classifier on FSDD MFCCs (2,400 train / 600 test)
         "smoke": RunSize(n_train=600, n_test=200, epochs=1, batch_size=64),
