@@ -29,7 +29,7 @@ PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "black
 COLORS = tuple(PALETTE)
 SHAPES = ("circle", "rectangle", "triangle")
 CLASSES = tuple(f"{c} {s}" for c in COLORS for s in SHAPES)  # 24 "colour shape" names
-SIZES = ("small", "medium", "large")
+SHAPE_SIZES = ("small", "medium", "large")
 SIZE_EDGES_PX = (16, 25)          # longest bounding-box side: < 16 small, < 25 medium, else large
 FILL_EDGES = (0.69, 0.93)         # bounding-box fill: < 0.69 triangle, < 0.93 circle, else rectangle
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
@@ -47,7 +47,7 @@ class ShapeFacts:
 
     color: np.ndarray      # index into COLORS
     shape: np.ndarray      # index into SHAPES
-    size: np.ndarray       # index into SIZES
+    size: np.ndarray       # index into SHAPE_SIZES
     row: np.ndarray        # 0 top, 1 middle, 2 bottom
     col: np.ndarray        # 0 left, 1 center, 2 right
     box_side: np.ndarray   # longest bounding-box side, px
@@ -115,7 +115,7 @@ def position_name(row: int, col: int) -> str:
     return f"{ROWS[row]} {COLS[col]}"
 
 
-TAGS = {"color": COLORS, "shape": SHAPES, "size": SIZES, "row": ROWS, "col": COLS}  # fact -> words
+TAGS = {"color": COLORS, "shape": SHAPES, "size": SHAPE_SIZES, "row": ROWS, "col": COLS}  # fact -> words
 
 
 SYNONYMS = {"red": "crimson", "green": "lime", "blue": "azure", "black": "jet-black",
@@ -132,7 +132,7 @@ def caption_text(color: int, shape: int, size: int, row: int, col: int,
     preposition = "in the" if where == "center" else "at the"
     words = words or {}
     c, s = COLORS[color], SHAPES[shape]
-    return f"a {SIZES[size]} {words.get(c, c)} {words.get(s, s)} {preposition} {where}"
+    return f"a {SHAPE_SIZES[size]} {words.get(c, c)} {words.get(s, s)} {preposition} {where}"
 
 
 def caption(facts: ShapeFacts, i: int) -> str:

@@ -36,7 +36,7 @@ def test_read_facts_from_drawn_pictures():
     f = shapes.read_facts(images)
     assert [shapes.SHAPES[s] for s in f.shape] == ["rectangle", "circle", "triangle"]
     assert [shapes.COLORS[c] for c in f.color] == ["teal", "yellow", "brown"]
-    assert [shapes.SIZES[s] for s in f.size] == ["small", "medium", "large"]
+    assert [shapes.SHAPE_SIZES[s] for s in f.size] == ["small", "medium", "large"]
     assert [shapes.caption(f, i) for i in range(3)] == [
         "a small teal rectangle at the top left", "a medium yellow circle in the center",
         "a large brown triangle at the bottom right"]
