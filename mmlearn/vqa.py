@@ -44,8 +44,6 @@ from mmlearn.blocks import REGIONS_IMAGE_SIZE, CrossAttention, ImageRegions, che
 from mmlearn.training import ArrayBatches, fit
 
 PAD, UNK = "<pad>", "<unk>"
-COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
-SHAPES = ("circle", "rectangle", "triangle")
 QUESTION_TYPES = ("colour", "shape", "yes/no")
 FUSIONS = ("attention", "mean")
 
@@ -61,14 +59,14 @@ def tokenize(question: str) -> list[str]:
 
 def question_type(answer: str) -> str:
     """"colour", "shape" or "yes/no", read from the answer (easy-VQA's answers say which)."""
-    if answer in COLOURS:
+    if answer in shapes.COLORS:
         return "colour"
-    if answer in SHAPES:
+    if answer in shapes.SHAPES:
         return "shape"
     if answer in ("yes", "no"):
         return "yes/no"
     raise ValueError(f"unknown easy-VQA answer {answer!r}; expected one of "
-                     f"{', '.join(COLOURS + SHAPES + ('yes', 'no'))}")
+                     f"{', '.join(shapes.COLORS + shapes.SHAPES + ('yes', 'no'))}")
 
 
 @dataclasses.dataclass(frozen=True)
