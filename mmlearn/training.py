@@ -162,7 +162,8 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, *, epochs:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     history["best_epoch"] = [epoch]
         if verbose:
-            extra = "".join(f"  {k} {v[-1]:.4f}" for k, v in history.items() if k not in ("loss", "seconds"))
+            extra = "".join(f"  {k} {v[-1]:.4f}" for k, v in history.items()
+                            if k not in ("loss", "seconds", "best_epoch"))
             print(f"epoch {epoch:>3}/{epochs}  loss {history['loss'][-1]:.4f}{extra}  "
                   f"({history['seconds'][-1]:.1f} s)")
     if best_state is not None:

@@ -99,7 +99,8 @@ def test_fit_shows_a_progress_bar_beside_its_epoch_lines_unless_turned_off(monke
     assert bar_shown or err == ""
 
 
-def test_fit_keeps_the_weights_of_the_best_epoch():
+def test_fit_keeps_the_weights_of_the_best_epoch(capsys, monkeypatch):
+    monkeypatch.setenv("MMLEARN_PROGRESS", "0")
     torch.manual_seed(0)
     x = torch.randn(64, 2)
     model = torch.nn.Linear(2, 1)
@@ -112,8 +113,10 @@ def test_fit_keeps_the_weights_of_the_best_epoch():
 
     history = training.fit(model, training.ArrayBatches(x, x[:, :1], batch_size=16),
                            lambda m, b: (m(b[0]) - b[1]).pow(2).mean(), epochs=4, lr=0.1,
-                           evaluate=evaluate, keep_best="val_loss", device=torch.device("cpu"), verbose=False)
+                           evaluate=evaluate, keep_best="val_loss", device=torch.device("cpu"), verbose=True)
     assert history["best_epoch"] == [2]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and "val_loss 1.0000" in lines[1] and "best_epoch" not in "".join(lines)
     assert not torch.equal(weights_after[1], weights_after[3])  # training went on after epoch 2
     torch.testing.assert_close(model.weight, weights_after[1])
 
