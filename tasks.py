@@ -9,7 +9,8 @@
     python3 tasks.py time [NB...]      set up, then time each notebook for the book's execution
                                        page (standard: a scratch copy executed; smoke: under
                                        nbval) and record how busy the rest of the machine was;
-                                       refuses to start on a busy machine unless --loaded
+                                       refuses to start on a busy machine unless --loaded;
+                                       --store keeps the timed standard run as the stored outputs
     python3 tasks.py standard [NB...]  set up, then run the notebooks under nbval with the standard
                                        profile: the trained results their stored outputs show,
                                        checked by the asserts that the smoke profile cannot check
@@ -39,6 +40,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -304,10 +306,12 @@ def processor_name() -> str:
 def time_notebooks(*args: str) -> None:
     """Record each notebook's run time in the standard and smoke profiles, and how busy the rest
     of the machine was meanwhile: standard by executing a scratch copy, smoke under nbval (which
-    also checks it; see conftest.py). Refuses to start on a busy machine unless --loaded."""
+    also checks it; see conftest.py). Refuses to start on a busy machine unless --loaded.
+    ``--store`` also keeps each timed standard run as that notebook's stored outputs, so one
+    execution both refreshes and times the book."""
     args = list(args)
-    allow_loaded = "--loaded" in args
-    notebooks = notebook_paths([a for a in args if a != "--loaded"])
+    allow_loaded, store = "--loaded" in args, "--store" in args
+    notebooks = notebook_paths([a for a in args if a not in ("--loaded", "--store")])
     setup()
     refuse_if_busy(allow_loaded)
     scratch = ROOT / "_build" / "timed"
@@ -319,6 +323,9 @@ def time_notebooks(*args: str) -> None:
                 (scratch / path).parent, f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", path,
                 MMLEARN_PROFILE="standard")
         record.setdefault("standard", {})[path] = round(run_seconds(scratch / path), 1)
+        if store:
+            shutil.copyfile(scratch / path, ROOT / path)
+            scrub_outputs(ROOT / path)
         record.setdefault("other_load", {}).setdefault("standard", {})[path] = load.cores
         with OtherLoad() as load:
             test(path, MMLEARN_PROFILE="smoke", MMLEARN_RECORD_TIMES="1")

@@ -44,6 +44,7 @@ from mmlearn.training import ArrayBatches, fit, predict
 N_CLASSES = 10
 N_MFCC = 13
 POOLED = 4  # side of the grid that adaptive pooling leaves
+WIDTH = 8   # channels of the first convolution; chapters I.6 and I.7 train every variant at it
 VARIANTS = ("image", "audio", "concat", "late", "deconv")
 FUSIONS = ("concat", "late", "deconv")
 
@@ -218,7 +219,7 @@ class AudioEncoder(nn.Module):
 # --- the five variants ------------------------------------------------------------------------
 
 class ImageOnly(nn.Module):
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = WIDTH):
         super().__init__()
         self.encoder = ImageEncoder(width)
         self.head = nn.Linear(self.encoder.out_features, N_CLASSES)
@@ -228,7 +229,7 @@ class ImageOnly(nn.Module):
 
 
 class AudioOnly(nn.Module):
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = WIDTH):
         super().__init__()
         self.encoder = AudioEncoder(width)
         self.head = nn.Linear(self.encoder.out_features, N_CLASSES)
@@ -250,7 +251,7 @@ class ConcatFusion(nn.Module):
     at matched capacity.
     """
 
-    def __init__(self, width: int = 16, hidden: int | None = None):
+    def __init__(self, width: int = WIDTH, hidden: int | None = None):
         super().__init__()
         self.image, self.audio = ImageEncoder(width), AudioEncoder(width)
         joint = self.image.out_features + self.audio.out_features
@@ -292,7 +293,7 @@ class DeconvFusion(nn.Module):
     concatenated (B, 3w, 14, 14) -> strided conv (B, 2w, 7, 7) -> adaptive pool to 4x4 -> dense
     """
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = WIDTH):
         super().__init__()
         self.image = ImageStem(width)
         self.audio = AudioEncoder(width)
@@ -321,7 +322,7 @@ class Config:
     trained image and audio models by :class:`LateFusion`) and its width."""
 
     variant: str = "deconv"
-    width: int = 16          # channels of the first convolution
+    width: int = WIDTH       # channels of the first convolution
 
     def __post_init__(self):
         if self.variant not in TRAINABLE:
@@ -332,11 +333,10 @@ class Config:
             raise ValueError(f"width must be a positive int (channels of the first conv), got {self.width!r}")
 
 
-WIDTH = 8  # chapters I.6 and I.7 train every variant at this width
-IMAGE = Config("image", WIDTH)
-AUDIO = Config("audio", WIDTH)
-CONCAT = Config("concat", WIDTH)
-DECONV = Config("deconv", WIDTH)
+IMAGE = Config("image")
+AUDIO = Config("audio")
+CONCAT = Config("concat")
+DECONV = Config("deconv")
 
 
 def build(config: Config) -> nn.Module:
@@ -352,7 +352,7 @@ def classification_loss(model, batch):
 
 
 def train(variant: str, train_data: FusionData, val_data: FusionData | None, size: RunSize,
-          seed: int = 0, width: int = 16, lr: float = 2e-3, verbose: bool = False):
+          seed: int = 0, width: int = WIDTH, lr: float = 2e-3, verbose: bool = False):
     """Train one variant; return (model, history with per-epoch ``val_accuracy`` on ``val_data``,
     a split kept out of training; ``None``: no per-epoch evaluation)."""
     seed_everything(seed)
@@ -399,7 +399,7 @@ class FusionResults:
 
 
 def run_experiment(size: RunSize, seeds=(0, 1, 2), corruption: Corruption = Corruption(),
-                   width: int = 16, verbose: bool = True) -> FusionResults:
+                   width: int = WIDTH, verbose: bool = True) -> FusionResults:
     """Train image, audio, concat and deconv models for every seed, assemble late fusion from
     each seed's image and audio models, and collect test accuracies.
 

@@ -126,6 +126,7 @@ def test_dry_run_keeps_the_batch_and_cuts_data_and_epochs(monkeypatch):
         for n_dry, n_full in ((dry.n_train, full.n_train), (dry.n_test, full.n_test)):
             assert n_dry == (rows if n_full is None else min(n_full, rows)), name
         assert dry.n_val == min(full.n_val, rows), name
+        assert dry.n_seeds == full.n_seeds, name        # every seed's code path runs
     assert mm.run_size("deconv.formula") == mm.RunSize(n_train=128, n_test=128, epochs=1, batch_size=64, n_val=128)
     assert mm.run_size("deconv.article_train") == mm.RunSize(n_train=8, n_test=8, epochs=1, batch_size=4, n_val=8)
     # a profile named explicitly is the table as written, for chapters that quote it

@@ -101,3 +101,37 @@ def test_the_timing_record_names_the_cpu_model_not_only_the_architecture(monkeyp
     cpuinfo.unlink()                                   # no /proc (macOS, Windows): the platform's word
     import platform
     assert tasks.processor_name() == (platform.processor() or platform.machine())
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_timing_keeps_the_timed_run_as_stored_outputs_only_with_store(monkeypatch, tmp_path, store):
+    page = tmp_path / "chapters" / "page.ipynb"
+    page.parent.mkdir()
+    stale = {"cells": [{"cell_type": "code", "source": ["1 + 1"], "metadata": {}, "outputs": []}],
+             "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    page.write_text(json.dumps(stale))
+    times = tmp_path / "times.json"
+
+    def execute(*argv, **env):      # what nbconvert writes: outputs (a machine path in one) and stamps
+        out_dir = Path(argv[argv.index("--output-dir") + 1])
+        ran = json.loads(page.read_text())
+        ran["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                       "text": ["/home/ana/.venv/lib/python3.13/site-packages/x.py\n"]}]
+        ran["cells"][0]["metadata"]["execution"] = {"iopub.status.busy": "2026-12-07T10:00:00",
+                                                    "iopub.status.idle": "2026-12-07T10:00:42"}
+        (out_dir / "page.ipynb").write_text(json.dumps(ran))
+
+    def smoke(path, **env):         # conftest.py records the smoke time into the same file
+        times.write_text(json.dumps({"smoke": {path: 3.0}}))
+
+    for name, value in (("ROOT", tmp_path), ("TIMES", times), ("setup", lambda: None), ("run", execute),
+                        ("refuse_if_busy", lambda allowed: None), ("test", smoke)):
+        monkeypatch.setattr(tasks, name, value)
+    tasks.time_notebooks("chapters/page.ipynb", *(["--store"] if store else []))
+    record = json.loads(times.read_text())
+    assert record["standard"] == {"chapters/page.ipynb": 42.0} and record["smoke"] == {"chapters/page.ipynb": 3.0}
+    outputs = json.loads(page.read_text())["cells"][0]["outputs"]
+    if store:     # the timed run, its machine's folders scrubbed as `execute` does
+        assert outputs and "/home/ana" not in "".join(outputs[0]["text"])
+    else:
+        assert outputs == []
