@@ -67,7 +67,7 @@ def _cross_entropy(model, batch):
 # --- Part I -----------------------------------------------------------------------------------
 
 def formula_net() -> Case:
-    from mmlearn import deconv as dt
+    from mmlearn.models import deconv as dt
 
     c = dt.FORMULA
 
@@ -81,7 +81,7 @@ def formula_net() -> Case:
 
 
 def fusion(variant: str) -> Case:
-    from mmlearn import fusion as fu
+    from mmlearn.models import fusion as fu
 
     config = {"image": fu.IMAGE, "audio": fu.AUDIO, "concat": fu.CONCAT, "deconv": fu.DECONV}[variant]
 
@@ -104,7 +104,7 @@ def dual_encoder() -> Case:
     image tower and both heads (the chapter's ``crossmodal.cached_caption_loss``). The tower
     starts from random weights: they do not change its speed, and looking for the ImageNet ones
     can wait on the network."""
-    from mmlearn import crossmodal as cm
+    from mmlearn.models import crossmodal as cm
 
     config = dataclasses.replace(cm.IMAGE_TEXT, pretrained_image=False)
     side = config.image_size
@@ -131,7 +131,8 @@ def dual_encoder() -> Case:
 
 def vqa_tower() -> Case:
     """Stage 1 of chapter II.5c: the image tower learns colour and shape from uint8 pictures."""
-    from mmlearn import shapes, vqa
+    from mmlearn.data import shapes
+    from mmlearn.models import vqa
 
     def make(n_batches, b):
         n = n_batches * b
@@ -139,13 +140,13 @@ def vqa_tower() -> Case:
                             _labels(n, len(shapes.COLORS)), _labels(n, len(shapes.SHAPES), 2), batch_size=b)
 
     return Case("VQA image tower", "II.5c", "vqa.tower", "pictures",
-                lambda: vqa.TowerPretrainer(vqa.build(vqa.EASY_VQA).image), make, lambda m, b: m.loss(b))
+                lambda: vqa.TowerPretrainer(vqa.build(vqa.EASY_VQA).image), make, vqa.tower_loss)
 
 
 def vqa_model(questions_per_image: int = 10, length: int = 10) -> Case:
     """Stage 2 of chapter II.5c: questions attend to the frozen tower's cached regions; a batch
     holds 32 pictures and all their questions (easy-VQA asks about 10 per picture)."""
-    from mmlearn import vqa
+    from mmlearn.models import vqa
 
     config = vqa.EASY_VQA
 
@@ -166,7 +167,7 @@ def vqa_model(questions_per_image: int = 10, length: int = 10) -> Case:
 
 
 def spoken_digits() -> Case:
-    from mmlearn import audio
+    from mmlearn.models import audio
 
     def make(n_batches, b):
         n = n_batches * b
@@ -178,7 +179,7 @@ def spoken_digits() -> Case:
 
 
 def voice_retrieval() -> Case:
-    from mmlearn import audio
+    from mmlearn.models import audio
 
     def make(n_batches, b):
         n = n_batches * b
@@ -194,7 +195,7 @@ def generation(which: str) -> Case:
     """Part II's caption-to-picture generator (the chapter's conditional VAE, ``generation.CVAE``,
     on uint8 32 px pictures with caption features) or its judge (``ShapeClassifier``, on the
     pictures with colour and shape labels)."""
-    from mmlearn import generation as gen
+    from mmlearn.models import generation as gen
 
     build = {"generator": lambda: gen.build(gen.CVAE), "judge": gen.ShapeClassifier}[which]
     experiment = {"generator": "generation.generator", "judge": "generation.judge"}[which]
@@ -208,7 +209,8 @@ def generation(which: str) -> Case:
         return ArrayBatches(pictures, _labels(n, 8), _labels(n, 3, 2), batch_size=b)
 
     name = {"generator": "generator (conditional VAE)", "judge": "generation judge (ShapeClassifier)"}[which]
-    return Case(name, "II.5b", experiment, "pictures", build, make, gen.loss_fn)
+    loss_fn = {"generator": gen.elbo_loss, "judge": gen.judge_loss}[which]
+    return Case(name, "II.5b", experiment, "pictures", build, make, loss_fn)
 
 
 def all_cases() -> list[Callable[[], Case]]:

@@ -106,7 +106,7 @@ def measure_case(case, device: torch.device, run_seconds: float, repeats: int,
 
 def measure_keras_formula(steps: int, repeats: int, batch_size: int | None = None) -> dict:
     """Keras ``model.fit`` against a minimal ``tf.function`` loop, FormulaNet, same arrays."""
-    from mmlearn import deconv_keras as dk
+    from mmlearn.models import deconv_keras as dk
 
     tf = dk.tf
     b = batch_size or mm.run_size("deconv.formula", "standard").batch_size

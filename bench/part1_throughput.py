@@ -38,15 +38,15 @@ ARTICLE_RUN = (50, 50_000)  # the article's own training: 50 epochs of CIFAR-10'
 
 def _module(framework: str):
     if framework == "PyTorch":
-        from mmlearn import deconv as module
+        from mmlearn.models import deconv as module
     else:
-        from mmlearn import deconv_keras as module  # imports TensorFlow, after PyTorch
+        from mmlearn.models import deconv_keras as module  # imports TensorFlow, after PyTorch
     return module
 
 
 def _config(name: str):
     """The chapters' configuration of ``name`` ("article" or "formula")."""
-    from mmlearn import deconv as dt
+    from mmlearn.models import deconv as dt
 
     return {"article": dt.ARTICLE, "formula": dt.FORMULA}[name]
 
@@ -85,7 +85,7 @@ def train_torch(name: str, d, epochs: int, batch_size: int) -> tuple[float, floa
     """(median seconds per epoch, test accuracy) of ``name`` trained with ``mmlearn.training.fit``."""
     import torch
     import torch.nn.functional as F
-    from mmlearn import deconv as dt
+    from mmlearn.models import deconv as dt
 
     mm.seed_everything(0)
     model = dt.build(_config(name))
@@ -99,7 +99,7 @@ def train_torch(name: str, d, epochs: int, batch_size: int) -> tuple[float, floa
 
 def train_keras(name: str, d, epochs: int, batch_size: int) -> tuple[float, float]:
     """(median seconds per epoch, tracing excluded where there are 2+ epochs; test accuracy)."""
-    from mmlearn import deconv_keras as dk
+    from mmlearn.models import deconv_keras as dk
 
     class EpochClock(dk.keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

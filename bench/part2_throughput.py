@@ -20,7 +20,9 @@ import time
 import mmlearn as mm  # first: sets thread counts and import order
 import torch
 
-from mmlearn import blocks, crossmodal as cm, shapes
+from mmlearn import blocks
+from mmlearn.data import shapes
+from mmlearn.models import crossmodal as cm
 
 from common import sync
 

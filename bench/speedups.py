@@ -172,7 +172,7 @@ def keras_rows(steps: int, batch_size: int | None = None, eager_steps: int = 3) 
     """
     from tensorflow.python.framework import config as tf_config
 
-    from mmlearn import deconv_keras as dk
+    from mmlearn.models import deconv_keras as dk
 
     keras, tf = dk.keras, dk.tf
     b = batch_size or mm.run_size("deconv.formula", "standard").batch_size

@@ -1,8 +1,8 @@
 """The layers and the loss that several chapters share, in PyTorch.
 
-One home for each building block; the chapters' models (:mod:`mmlearn.deconv`,
-:mod:`mmlearn.fusion`, :mod:`mmlearn.generation`, :mod:`mmlearn.crossmodal`, :mod:`mmlearn.audio`,
-:mod:`mmlearn.vqa`, ...) import them from here and never from each other.
+One home for each building block; the chapters' models (:mod:`mmlearn.models.deconv`,
+:mod:`mmlearn.models.fusion`, :mod:`mmlearn.models.generation`, :mod:`mmlearn.models.crossmodal`, :mod:`mmlearn.models.audio`,
+:mod:`mmlearn.models.vqa`, ...) import them from here and never from each other.
 :mod:`mmlearn.blocks_keras` is the Keras twin of the attention and contrastive parts, under the
 same names and with the same parameters in the same layout.
 
@@ -17,7 +17,9 @@ same names and with the same parameters in the same layout.
 4. the contrastive loss: :func:`similarity` and :func:`contrastive_loss`, the symmetric
    InfoNCE loss of CLIP;
 5. image regions (Part II's 64 px pictures): :class:`ImageRegions`, the small CNN whose 8 x 8
-   grid of region features the VQA and tagging chapters share.
+   grid of region features the VQA and tagging chapters share;
+6. sequences of frames (spoken digits as MFCCs): :class:`FrameEncoder`, two 1-D convolutions
+   over time and a max over time, which the fusion and the speech chapters share.
 
 This module does not import TensorFlow.
 """
@@ -260,3 +262,29 @@ class ImageRegions(nn.Module):
         x = to_float(images)                                     # (B, 64, 64, 3) -> (B, 3, 64, 64)
         x = self.cnn(x)                                          # (B, dim, 8, 8)
         return x.flatten(2).transpose(1, 2) + self.position      # (B, 64, dim)
+
+
+# --- 6. sequences of frames --------------------------------------------------------------------
+
+class FrameEncoder(nn.Module):
+    """(B, frames, features) -> (B, width): two 1-D convolutions over time, then the max over time.
+
+    Each convolution (kernel 5, "same" padding) is followed by BatchNorm and ReLU, so it sees
+    five frames of context (about 90 ms of MFCC frames); the max over time finds the frames that
+    carry the word wherever they lie in the padded window. ``normalize_input`` puts a BatchNorm
+    over the features first, for coefficients whose scales differ by orders of magnitude (raw
+    MFCCs: c0 near -300, the rest near 0); already standardised features do without it.
+    """
+
+    def __init__(self, features: int, width: int, normalize_input: bool = False):
+        super().__init__()
+        self.features, self.out_features = features, width
+        self.norm = nn.BatchNorm1d(features) if normalize_input else nn.Identity()
+        self.convs = nn.Sequential(
+            nn.Conv1d(features, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
+            nn.Conv1d(width, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x.transpose(1, 2))   # (B, T, F) -> (B, F, T)
+        h = self.convs(h)                  # -> (B, width, T)
+        return h.amax(dim=2)               # -> (B, width)

@@ -10,7 +10,7 @@ copy across with :func:`torch_to_keras` and both frameworks compute the same num
 * :class:`LogitScale`: the learnable inverse temperature, clamped to [1, 100];
 * :func:`similarity` and :func:`contrastive_loss`: the symmetric InfoNCE (CLIP) loss.
 
-(Part I's convolution blocks are built in Keras by :mod:`mmlearn.deconv_keras`, whose layer
+(Part I's convolution blocks are built in Keras by :mod:`mmlearn.models.deconv_keras`, whose layer
 names the weight transfer there relies on.)
 
 Two framework defaults differ and would silently break equality, so this module sets them to

@@ -2,7 +2,7 @@
 
 A wrong input fails where it enters, with a message that says what was expected, what came,
 and how to fix it (``transpose with x.transpose(0, 2, 3, 1)``, ``shrink 64 px pictures with
-mmlearn.shapes.downsample(x, 2)``). Two forms of picture meet in the package:
+mmlearn.data.shapes.downsample(x, 2)``). Two forms of picture meet in the package:
 
 * **pictures** as the data sets hold them: uint8 (0-255), channels last, ``(N, H, W, C)``;
 * **batches** as the PyTorch networks take them: float32 in [0, 1], channels first,
@@ -53,7 +53,7 @@ def _transpose_hint(x, layout: str, channels: int) -> str:
 def _resize_hint(layout: str, channels, size: int, side: int, dtypes) -> str:
     """How to bring pictures of ``side`` px to ``size`` px: shapes.downsample when it takes them."""
     if layout == "NHWC" and channels == 3 and dtypes == ("uint8",) and side > size and side % size == 0:
-        return f"shrink {side} px pictures with mmlearn.shapes.downsample(x, {side // size})"
+        return f"shrink {side} px pictures with mmlearn.data.shapes.downsample(x, {side // size})"
     return f"resize them to {size}x{size}"
 
 

@@ -191,14 +191,20 @@ def evaluate_loss(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, 
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, *inputs, batch_size: int = 256,
-            device: torch.device | None = None) -> torch.Tensor:
+def predict(model: torch.nn.Module, *inputs, batch_size: int = 256, device: torch.device | None = None,
+            forward=None) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """``model(*inputs)`` over in-memory inputs in batches, in eval mode; outputs on the CPU.
 
-    Outputs stay on the device until the last batch, so the GPU is not waited on batch by batch.
+    ``forward``, a method of ``model`` such as ``model.encoder`` or ``model.pooled``, is called
+    instead of the model itself. A model that returns a tuple of tensors (two heads, say) gets a
+    tuple back. Outputs stay on the device until the last batch, so the GPU is not waited on
+    batch by batch.
     """
     device = get_device() if device is None else device
     model.to(device).eval()
-    outputs = [model(*to_device(batch, device))
+    forward = model if forward is None else forward
+    outputs = [forward(*to_device(batch, device))
                for batch in ArrayBatches(*inputs, batch_size=batch_size, shuffle=False, shard=False)]
+    if isinstance(outputs[0], tuple):
+        return tuple(torch.cat(parts).cpu() for parts in zip(*outputs))
     return torch.cat(outputs).cpu()

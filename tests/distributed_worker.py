@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mmlearn import distributed, training
-from mmlearn.crossmodal import LogitScale, contrastive_loss
+from mmlearn.models.crossmodal import LogitScale, contrastive_loss
 
 CPU = torch.device("cpu")
 

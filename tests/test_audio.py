@@ -1,11 +1,11 @@
-"""Tests for mmlearn.audio: synthesis, recognition, spectrogram, the MFCC encoder, bad input."""
+"""Tests for mmlearn.models.audio: synthesis, recognition, spectrogram, the MFCC encoder, bad input."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import audio
+from mmlearn.models import audio
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmlearn import audio, crossmodal, deconv, fusion, generation, vqa
+from mmlearn.models import audio, crossmodal, deconv, fusion, generation, vqa
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "bench" / "run.py"

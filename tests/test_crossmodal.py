@@ -1,4 +1,4 @@
-"""Tests of mmlearn.crossmodal: the towers, the networks, tags from the joint space, bad input."""
+"""Tests of mmlearn.models.crossmodal: the towers, the networks, tags from the joint space, bad input."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import mmlearn as mm  # noqa: F401  (import order: mmlearn first)
 from mmlearn import blocks
-from mmlearn import crossmodal as cm
+from mmlearn.models import crossmodal as cm
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mmlearn import data
+from mmlearn.data import cifar10, store
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_cifar10_offline_by_default_falls_back_at_once_and_says_so(fresh_cache, 
                                                                    capsys):
     monkeypatch.delenv("MMLEARN_ONLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(data, "host_reachable", lambda *a, **k: pytest.fail("tried the network offline"))
+    monkeypatch.setattr(cifar10, "host_reachable", lambda *a, **k: pytest.fail("tried the network offline"))
     d = data.load_cifar10()
     assert not d.is_real and "stand-in" in d.source
     assert d.x_train.shape == (4000, 32, 32, 3) and d.x_train.dtype == np.uint8
@@ -86,29 +87,29 @@ def test_corrupt_file_is_reported(tmp_path, monkeypatch):
     bad = tmp_path / "mnist_5k.csv.gz"
     bad.write_bytes(b"not the data")
     with pytest.raises(data.DataError, match="corrupt or a different version"):
-        data.verified(bad, "mnist_5k.csv.gz")
+        store.verified(bad, "mnist_5k.csv.gz")
     with pytest.raises(data.DataError, match="missing"):
-        data.verified(tmp_path / "absent.gz", "mnist_5k.csv.gz")
+        store.verified(tmp_path / "absent.gz", "mnist_5k.csv.gz")
 
 
 def test_missing_package_says_how_to_install():
     with pytest.raises(data.DataError, match="not installed.*tasks.py"):
-        data.package_dir("no_such_data_package_xyz")
+        store.package_dir("no_such_data_package_xyz")
 
 
 def test_interrupted_cache_write_leaves_no_file(fresh_cache):
     def build():
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        data.cached_arrays("broken", build)
+        store.cached_arrays("broken", build)
     assert list(fresh_cache.iterdir()) == []
 
 
 def test_unreadable_cache_is_rebuilt(fresh_cache):
-    data.cached_arrays("thing", lambda: {"a": np.arange(3)})
+    store.cached_arrays("thing", lambda: {"a": np.arange(3)})
     path = next(fresh_cache.iterdir())
     path.write_bytes(b"garbage")
-    out = data.cached_arrays("thing", lambda: {"a": np.arange(4)})
+    out = store.cached_arrays("thing", lambda: {"a": np.arange(4)})
     np.testing.assert_array_equal(out["a"], np.arange(4))
 
 

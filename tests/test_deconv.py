@@ -1,4 +1,4 @@
-"""mmlearn.deconv: shapes, parameter counts, padding that matches Keras, bad input."""
+"""mmlearn.models.deconv: shapes, parameter counts, padding that matches Keras, bad input."""
 
 import mmlearn  # noqa: F401  (first: sets threads and the import order)
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlearn import deconv as dt
+from mmlearn.models import deconv as dt
 
 
 def test_article_net_parameter_count_matches_the_article():

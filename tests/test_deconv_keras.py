@@ -1,4 +1,4 @@
-"""mmlearn.deconv_keras: shapes, parameter counts, bad input, and weights moved to and from the
+"""mmlearn.models.deconv_keras: shapes, parameter counts, bad input, and weights moved to and from the
 PyTorch twin giving the same logits."""
 
 import mmlearn  # noqa: F401  (first: PyTorch before TensorFlow)
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmlearn import deconv as dt
-from mmlearn import deconv_keras as dk
+from mmlearn.models import deconv as dt
+from mmlearn.models import deconv_keras as dk
 
 
 def test_article_net_parameter_count_matches_the_article():

@@ -1,11 +1,11 @@
-"""mmlearn.fusion: corruption, the five variants' shapes, the deconv path, bad input, the runner."""
+"""mmlearn.models.fusion: corruption, the five variants' shapes, the deconv path, bad input, the runner."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import fusion as fu
+from mmlearn.models import fusion as fu
 from mmlearn.config import RunSize
 
 B, FRAMES = 4, 48

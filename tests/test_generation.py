@@ -1,12 +1,12 @@
-"""Tests of mmlearn.generation: picture layout, captions, decoder shapes, losses, the judge."""
+"""Tests of mmlearn.models.generation: picture layout, captions, decoder shapes, losses, the judge."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import generation as gen
-from mmlearn import shapes
+from mmlearn.models import generation as gen
+from mmlearn.data import shapes
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,8 @@ def test_generators_draw_32px_pictures_and_learn(kind, pictures):
     text = torch.nn.functional.one_hot(torch.as_tensor(shapes.class_index(color, shape)), 24).float()
     torch.manual_seed(0)
     model = gen.build(gen.Config(kind=kind, text_dim=24, width=16))
-    history = mm.training.fit(model, [(torch.as_tensor(images), text)], gen.loss_fn, epochs=12,
+    loss_fn = {"vae": gen.elbo_loss, "regression": gen.regression_loss}[kind]
+    history = mm.training.fit(model, [(torch.as_tensor(images), text)], loss_fn, epochs=12,
                               lr=3e-3, verbose=False)
     assert history["loss"][-1] < history["loss"][0]
     drawn = model.generate(text[:5], seed=1)
@@ -81,7 +82,7 @@ def test_classifier_judges_colour_and_shape(pictures):
     torch.manual_seed(0)
     clf = gen.ShapeClassifier(width=8)
     batch = (torch.as_tensor(images), torch.as_tensor(color), torch.as_tensor(shape))
-    mm.training.fit(clf, [batch], gen.loss_fn, epochs=40, lr=1e-2, verbose=False)
+    mm.training.fit(clf, [batch], gen.judge_loss, epochs=40, lr=1e-2, verbose=False)
     result = gen.judge_scores(clf.read(images), color, shape)
     assert set(result) == {"color", "shape", "both"}
     assert result["both"] <= min(result["color"], result["shape"])

@@ -66,8 +66,8 @@ def test_wrong_channels_without_a_transposition_get_no_hint():
 
 
 @pytest.mark.parametrize("shape, kwargs, hint", [
-    ((2, 64, 64, 3), {}, "shrink 64 px pictures with mmlearn.shapes.downsample(x, 2)"),
-    ((2, 96, 96, 3), {}, "shrink 96 px pictures with mmlearn.shapes.downsample(x, 3)"),
+    ((2, 64, 64, 3), {}, "shrink 64 px pictures with mmlearn.data.shapes.downsample(x, 2)"),
+    ((2, 96, 96, 3), {}, "shrink 96 px pictures with mmlearn.data.shapes.downsample(x, 3)"),
     ((2, 40, 40, 3), {}, "resize them to 32x32"),
     ((2, 16, 16, 3), {}, "resize them to 32x32"),
     ((2, 64, 64, 3), {"dtypes": ("uint8", "float32")}, "resize them to 32x32"),   # not downsample's input

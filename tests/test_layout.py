@@ -1,10 +1,13 @@
 """The package's layout rules, so that each thing keeps one home.
 
-* Shared code lives in the core modules; what several chapters build from (convolution
-  blocks, the joint-space heads, attention, the contrastive loss, image regions) is in
-  ``blocks.py``. The core never imports a chapter's module.
-* Each chapter family's modules import the core and their own family only, never another
-  family: a block two families need moves to ``blocks.py``.
+* ``mmlearn/`` holds the core: configuration, input checks, training, metrics, plots, and the
+  blocks several chapters build from (convolution blocks, the joint-space heads, attention, the
+  contrastive loss, image regions) in ``blocks.py``. ``mmlearn/data/`` is core too: one module
+  per data set, the store they share, and the pretrained weights.
+* ``mmlearn/models/`` holds the chapters' models, one module per family (or a few, for a
+  family that spans chapters). The core never imports a model module.
+* A model module imports the core and its own family only, never another family: a block two
+  families need moves to ``blocks.py``.
 * A Keras twin is ``X_keras.py`` beside ``X.py``: a name defined in both takes the same
   required parameters, and the optional parameters they share come in the same order.
 * A module whose models the chapters train builds them one way: a frozen dataclass ``Config``,
@@ -22,36 +25,48 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mmlearn"
 
-CORE = ("_frameworks", "config", "inputs", "operators", "data", "shapes", "metrics", "plots", "source",
-        "distributed", "training", "blocks", "blocks_keras")
-FAMILIES = {  # family -> its modules (chapters)
-    "deconv": ("deconv", "deconv_keras"),               # Part I, chapters 2-5 and 7
-    "fusion": ("fusion",),                              # Part I, chapter 6
-    "crossmodal": ("crossmodal", "tagging"),            # Part II, chapters 3-4 and 5a
-    "generation": ("generation",),                      # II.5b
-    "vqa": ("vqa",),                                    # II.5c
-    "audio": ("audio", "speech", "tts"),                # II.5d-f
-    "taxonomy": ("taxonomy",),                          # the FAQs' definitions
+CORE = ("_frameworks", "config", "inputs", "operators", "metrics", "plots", "source", "distributed", "training",
+        "blocks", "blocks_keras", "taxonomy", "data", "data.store", "data.digits", "data.cifar10", "data.easy_vqa",
+        "data.shapes", "data.pretrained")
+FAMILIES = {  # family -> its model modules (chapters)
+    "deconv": ("models.deconv", "models.deconv_keras"),            # Part I, chapters 2-5 and 7
+    "fusion": ("models.fusion",),                                  # Part I, chapter 6
+    "crossmodal": ("models.crossmodal", "models.tagging"),         # Part II, chapters 3-4 and 5a
+    "generation": ("models.generation",),                          # II.5b
+    "vqa": ("models.vqa",),                                        # II.5c
+    "audio": ("models.audio", "models.speech", "models.tts"),      # II.5d-f
 }
 FAMILY_OF = {module: family for family, modules in FAMILIES.items() for module in modules}
 
 
 def modules() -> list[str]:
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    """Every module of the package as a dotted name below ``mmlearn`` (a package by its own name)."""
+    names = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts and parts != ("models",):       # models/__init__.py only documents the family modules
+            names.append(".".join(parts))
+    return sorted(names)
+
+
+def source_file(name: str) -> Path:
+    path = PACKAGE.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def imported_modules(name: str) -> set[str]:
-    """The mmlearn modules ``name`` imports, at the top or inside a function."""
-    found = set()
-    for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mmlearn"):
-            if node.module == "mmlearn":
-                found |= {alias.name for alias in node.names}
-            else:
-                found.add(node.module.split(".")[1])
+    """The mmlearn modules ``name`` imports, at the top or inside a function, as dotted names."""
+    known, found = set(modules()), set()
+    for node in ast.walk(ast.parse(source_file(name).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mmlearn":
+            below = node.module.removeprefix("mmlearn").lstrip(".")
+            for alias in node.names:           # `from mmlearn.models import audio` imports a module
+                candidate = f"{below}.{alias.name}".lstrip(".")
+                found.add(candidate if candidate in known else below)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("mmlearn.")}
-    return found - {name}
+            found |= {a.name.removeprefix("mmlearn.") for a in node.names if a.name.startswith("mmlearn.")}
+    return found - {name, ""}
 
 
 def test_every_module_has_a_place():
@@ -60,24 +75,32 @@ def test_every_module_has_a_place():
                                       f"unplaced {set(modules()) - placed}, gone {placed - set(modules())}")
 
 
+def test_the_folders_say_what_is_core_and_what_is_a_model():
+    assert all(not m.startswith("models") for m in CORE)
+    assert all(m.startswith("models.") for m in FAMILY_OF)
+
+
 @pytest.mark.parametrize("name", CORE)
-def test_the_core_never_imports_a_chapter_module(name):
-    assert not imported_modules(name) & set(FAMILY_OF), imported_modules(name)
+def test_the_core_never_imports_a_model_module(name):
+    assert not {m for m in imported_modules(name) if m.startswith("models")}, imported_modules(name)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY_OF))
-def test_a_chapter_module_imports_the_core_and_its_own_family_only(name):
+def test_a_model_module_imports_the_core_and_its_own_family_only(name):
     allowed = set(CORE) | set(FAMILIES[FAMILY_OF[name]])
     strays = imported_modules(name) - allowed
     assert not strays, (f"{name} imports {strays} from another chapter family; move what both "
                         "need into mmlearn/blocks.py (or another core module)")
 
 
-def test_the_rules_see_imports():  # the checker itself: a known import is found
-    assert "blocks" in imported_modules("vqa") and "crossmodal" in imported_modules("tagging")
+def test_the_rules_see_imports():  # the checker itself: known imports are found, in every form
+    assert "blocks" in imported_modules("models.vqa")
+    assert "models.crossmodal" in imported_modules("models.tagging")
+    assert "data.easy_vqa" in imported_modules("data.shapes")
+    assert "models.audio" in imported_modules("models.speech")     # from mmlearn.models import audio
 
 
-TWINS = [p.stem.removesuffix("_keras") for p in PACKAGE.glob("*_keras.py")]
+TWINS = sorted(m.removesuffix("_keras") for m in modules() if m.endswith("_keras"))
 
 
 def public_callables(module) -> dict:
@@ -97,8 +120,8 @@ def parameters(obj):
 
 
 def test_twins_sit_beside_their_modules():
-    assert sorted(TWINS) == ["blocks", "deconv"]
-    assert all((PACKAGE / f"{base}.py").exists() for base in TWINS)
+    assert TWINS == ["blocks", "models.deconv"]
+    assert all(source_file(base).exists() for base in TWINS)
 
 
 @pytest.mark.parametrize("base", sorted(TWINS))
@@ -116,7 +139,8 @@ def test_a_twin_takes_the_same_leading_parameters(base):
 
 # --- one way to build a chapter's model ------------------------------------------------------------
 
-BUILDERS = ("deconv", "deconv_keras", "fusion", "crossmodal", "tagging", "vqa", "audio", "generation")
+BUILDERS = tuple(f"models.{m}" for m in ("deconv", "deconv_keras", "fusion", "crossmodal", "tagging", "vqa",
+                                          "audio", "speech", "tts", "generation"))
 
 
 @pytest.mark.parametrize("name", BUILDERS)
@@ -139,6 +163,6 @@ def test_a_model_module_builds_from_one_config(name):
 def test_the_benchmarked_families_are_builders():
     source = (PACKAGE.parent / "bench" / "cases.py").read_text()
     used = {alias.name for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.ImportFrom) and node.module == "mmlearn" for alias in node.names}
-    families = used & set(FAMILY_OF)
+            if isinstance(node, ast.ImportFrom) and node.module == "mmlearn.models" for alias in node.names}
+    families = {f"models.{name}" for name in used} & set(FAMILY_OF)
     assert families and families <= set(BUILDERS), families - set(BUILDERS)

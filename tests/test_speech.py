@@ -1,10 +1,11 @@
-"""Tests for mmlearn.speech: Whisper on a real recording, error rates, noise, bad input, CTC."""
+"""Tests for mmlearn.models.speech: Whisper on a real recording, error rates, noise, bad input, CTC."""
 
 import numpy as np
 import pytest
 import torch
 
-from mmlearn import audio, data, speech
+from mmlearn.data import store
+from mmlearn.models import audio, speech
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_whisper_words_are_in_order_and_inside_the_recording(arctic):
 
 def test_whisper_model_files_are_checked():
     path = speech.whisper_model_path()
-    assert (path / "model.bin").is_file() and data.sha256(path / "config.json")
+    assert (path / "model.bin").is_file() and store.sha256(path / "config.json")
 
 
 def test_error_rates_count_edits_after_normalising():
@@ -72,7 +73,7 @@ def test_add_noise_sets_the_signal_to_noise_ratio(arctic):
 # --- bad input: every check says how to fix it --------------------------------------------
 
 def test_wrong_sample_rate_says_how_to_resample(arctic):
-    with pytest.raises(ValueError, match=r"16000 Hz.*mmlearn\.audio\.resample"):
+    with pytest.raises(ValueError, match=r"16000 Hz.*mmlearn\.models\.audio\.resample"):
         speech.transcribe(arctic[0], 22_050)
 
 

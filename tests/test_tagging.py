@@ -1,11 +1,12 @@
-"""Tests of mmlearn.tagging: the small image tower, the tag classifier and its training."""
+"""Tests of mmlearn.models.tagging: the small image tower, the tag classifier and its training."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import shapes, tagging
+from mmlearn.data import shapes
+from mmlearn.models import tagging
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ spec.loader.exec_module(tasks)
 
 
 def test_scrub_folds_every_machine_path_and_keeps_the_rest(tmp_path):
-    traceback = ["\x1b[32m/work/main/mmlearn/audio.py:159\x1b[39m, in transcribe",
+    traceback = ["\x1b[32m/work/main/mmlearn/models/audio.py:159\x1b[39m, in transcribe",
                  "/home/ana/.venv/lib/python3.13/site-packages/torch/nn/modules/module.py:1783",
                  "C:\\Users\\ana\\venv\\Lib\\site-packages\\torch\\x.py"]
     stream = "Downloading to /root/.cache/torch/hub/checkpoints/resnet18.pth\nratio 1:2 kept\n"
@@ -27,7 +27,7 @@ def test_scrub_folds_every_machine_path_and_keeps_the_rest(tmp_path):
     path.write_text(json.dumps(nb))
     tasks.scrub_outputs(path)
     out = json.loads(path.read_text())["cells"][0]["outputs"]
-    assert out[0]["traceback"][0] == "\x1b[32mmmlearn/audio.py:159\x1b[39m, in transcribe"
+    assert out[0]["traceback"][0] == "\x1b[32mmmlearn/models/audio.py:159\x1b[39m, in transcribe"
     assert out[0]["traceback"][1] == "site-packages/torch/nn/modules/module.py:1783"
     assert out[0]["traceback"][2].startswith("site-packages/torch")
     assert out[1]["text"] == ["Downloading to ~/.cache/torch/hub/checkpoints/resnet18.pth\nratio 1:2 kept\n"]

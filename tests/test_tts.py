@@ -1,11 +1,11 @@
-"""Tests for mmlearn.tts: text encoding, eSpeak targets, the text-to-mel network, speaking."""
+"""Tests for mmlearn.models.tts: text encoding, eSpeak targets, the text-to-mel network, speaking."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import audio, tts
+from mmlearn.models import audio, tts
 
 
 def test_encode_maps_letters_to_ids_and_refuses_other_characters():

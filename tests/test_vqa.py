@@ -1,12 +1,13 @@
-"""Tests of mmlearn.vqa: question arrays, image-grouped batches, the attention-fusion model."""
+"""Tests of mmlearn.models.vqa: question arrays, image-grouped batches, the attention-fusion model."""
 
 import numpy as np
 import pytest
 import torch
 
 import mmlearn as mm
-from mmlearn import blocks, shapes, vqa
-from mmlearn.data import VQASplit
+from mmlearn import blocks
+from mmlearn.data import VQASplit, shapes
+from mmlearn.models import vqa
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_two_stage_training_on_cached_regions(small):
     facts = shapes.read_facts(data.images)
     pre = vqa.TowerPretrainer(model.image)
     batch = (torch.as_tensor(data.images), torch.as_tensor(facts.color), torch.as_tensor(facts.shape))
-    history = mm.training.fit(pre, [batch], lambda m, b: m.loss(b), epochs=5, lr=3e-3, verbose=False)
+    history = mm.training.fit(pre, [batch], vqa.tower_loss, epochs=5, lr=3e-3, verbose=False)
     assert history["loss"][-1] < history["loss"][0]
     regions = vqa.cache_regions(model.image, data.images)
     assert regions.shape == (12, 64, 64) and regions.dtype == torch.float32

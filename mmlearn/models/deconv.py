@@ -13,7 +13,7 @@ The article writes its model as ``y = softmax(g_GC(p_AP(c_R(c_C(x)))))``: convol
 
 Both return *logits*; the article's ``Dense(activation="softmax")`` becomes softmax inside the
 loss (``F.cross_entropy``), the same function computed more stably. The Keras twins live in
-:mod:`mmlearn.deconv_keras` under the same names, with the functions that move weights between
+:mod:`mmlearn.models.deconv_keras` under the same names, with the functions that move weights between
 the two. The layers are :mod:`mmlearn.blocks`' ``ConvBlock`` and ``DeconvBlock``, padded so
 that every layer matches Keras' ``padding="same"`` exactly (symmetric padding
 ``(kernel - stride) / 2``), with Keras' BatchNorm epsilon (1e-3) and ``bn_momentum`` in Keras'
@@ -42,7 +42,7 @@ from mmlearn.operators import check_n_classes, check_widths
 
 def _check_batch(x, in_channels: int, size_multiple: int, image_size: int | None = None) -> None:
     """The networks' input check; the fix it names is this module's :func:`prepare_images`."""
-    check_batch(x, in_channels, size_multiple, image_size, prepare="mmlearn.deconv.prepare_images(x)")
+    check_batch(x, in_channels, size_multiple, image_size, prepare="mmlearn.models.deconv.prepare_images(x)")
 
 
 def prepare_images(images, in_channels: int = 3) -> torch.Tensor:
@@ -165,7 +165,7 @@ FORMULA = Config("formula")  # the network Part I trains on CIFAR-10 (I.4, I.5, 
 
 
 def build(config: Config) -> nn.Module:
-    """The network ``config`` describes; :func:`mmlearn.deconv_keras.build` builds its Keras twin."""
+    """The network ``config`` describes; :func:`mmlearn.models.deconv_keras.build` builds its Keras twin."""
     if config.network == "article":
         return ArticleNet(config.in_channels, config.n_classes, config.image_size, config.widths, config.head)
     return FormulaNet(config.in_channels, config.n_classes, config.widths, config.up_widths, config.pool_size)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn import shapes
+from mmlearn.data import shapes
 from mmlearn.blocks import REGIONS_IMAGE_SIZE, CrossAttention, ImageRegions, check_region_images
 from mmlearn.training import ArrayBatches, fit
 
@@ -251,7 +251,7 @@ class TowerPretrainer(nn.Module):
 
     Two linear heads read the max-pooled regions; ``loss`` is the sum of the two
     cross-entropies on a batch (images uint8 (B, 64, 64, 3), colour (B,), shape (B,)) whose
-    labels come from :func:`mmlearn.shapes.read_facts`. Afterwards the tower is frozen and its
+    labels come from :func:`mmlearn.data.shapes.read_facts`. Afterwards the tower is frozen and its
     regions are cached with :func:`cache_regions`, the way VQA systems reuse a pretrained
     detector's features.
     """
@@ -267,10 +267,14 @@ class TowerPretrainer(nn.Module):
         summary = self.tower(images).amax(dim=1)                 # (B, 64, dim) -> (B, dim)
         return self.color(summary), self.shape(summary)
 
-    def loss(self, batch) -> torch.Tensor:
-        images, color, shape = batch
-        color_logits, shape_logits = self(images)
-        return nn.functional.cross_entropy(color_logits, color) + nn.functional.cross_entropy(shape_logits, shape)
+
+
+def tower_loss(model: TowerPretrainer, batch) -> torch.Tensor:
+    """``loss_fn`` for ``training.fit`` on (images, colour, shape) batches: the two heads'
+    cross-entropies, added."""
+    images, color, shape = batch
+    color_logits, shape_logits = model(images)
+    return nn.functional.cross_entropy(color_logits, color) + nn.functional.cross_entropy(shape_logits, shape)
 
 
 @torch.no_grad()
@@ -408,7 +412,7 @@ def attention_localisation(weights, centre, grid: int = 8, image_size: int = REG
     """How well attention maps (N, grid * grid), regions row by row, point at the shape.
 
     ``centre`` (N, 2) is the shape's centre of mass (row, col) in px
-    (:attr:`mmlearn.shapes.ShapeFacts.centre`). Returns ``hit``: the share of maps whose
+    (:attr:`mmlearn.data.shapes.ShapeFacts.centre`). Returns ``hit``: the share of maps whose
     most-attended region holds the centre (chance: 1 / grid**2), the measure of the
     best-practice chapter on a finer grid; ``border``: the mean weight on the picture's outer
     ring of regions, and ``border_share``: that ring's share of the regions (what uniform

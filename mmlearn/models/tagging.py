@@ -2,14 +2,14 @@
 
 Chapter II.5a compares two ways to tag a picture with the same image tower:
 
-* the two-tower model of :mod:`mmlearn.crossmodal`, trained with the contrastive loss on
+* the two-tower model of :mod:`mmlearn.models.crossmodal`, trained with the contrastive loss on
   (picture, caption) pairs, whose tags are read off the joint space with
-  :func:`mmlearn.crossmodal.tag_probabilities`;
+  :func:`mmlearn.models.crossmodal.tag_probabilities`;
 * :class:`TagClassifier`, the usual multi-label tagger: one sigmoid output per tag word,
   trained with binary cross-entropy on the same pictures.
 
 Both train with :func:`fit_tagger`'s recipe (AdamW with a one-cycle schedule, the one
-:func:`mmlearn.crossmodal.fit_on_captions` uses) so that only the supervision differs.
+:func:`mmlearn.models.crossmodal.fit_on_captions` uses) so that only the supervision differs.
 :class:`ShapeTower` is small enough for three seeds of each on a CPU. :func:`build` makes either
 from a :class:`Config`: :data:`JOINT` and :data:`CLASSIFIER` are the chapter's two.
 """
@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn import crossmodal as cm
-from mmlearn import shapes, training
+from mmlearn.models import crossmodal as cm
+from mmlearn import training
+from mmlearn.data import shapes
 from mmlearn.blocks import ImageRegions, ProjectionHead, check_region_images
 
 
@@ -70,7 +71,7 @@ KINDS = ("joint", "classifier")
 @dataclasses.dataclass(frozen=True)
 class Config:
     """``"joint"``: the two-tower model, a :class:`ShapeTower` for pictures and the frozen text
-    tower (a :class:`mmlearn.crossmodal.DualEncoder`); ``"classifier"``: a :class:`TagClassifier`
+    tower (a :class:`mmlearn.models.crossmodal.DualEncoder`); ``"classifier"``: a :class:`TagClassifier`
     on the same tower."""
 
     kind: str = "joint"
@@ -126,7 +127,7 @@ def joint_tag_probabilities(model: cm.DualEncoder, images, caption_features: tor
     """p(tag | picture) read off a dual encoder, float (N, T): ``caption_features`` (C, H) are the
     frozen text tower's pooled features of C captions in any wording
     (``model.text.pooled_features(captions)``, computed once), ``caption_tags`` (C, T) bool says
-    which tags each caption states; then :func:`mmlearn.crossmodal.tag_probabilities` with the
+    which tags each caption states; then :func:`mmlearn.models.crossmodal.tag_probabilities` with the
     model's temperature."""
     image_emb = training.predict(model.image, torch.as_tensor(images), batch_size=batch_size)
     caption_emb = model.text.head(caption_features)

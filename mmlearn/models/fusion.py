@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmlearn import data as mmdata
-from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
+from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock, FrameEncoder
 from mmlearn.config import RunSize, seed_everything
 from mmlearn.inputs import check_array, to_float
 from mmlearn.metrics import accuracy
@@ -185,7 +185,7 @@ def pool_flatten(x):
     return F.adaptive_avg_pool2d(x, POOLED).flatten(1)
 
 
-class ImageEncoder(nn.Module):
+class DigitImageEncoder(nn.Module):
     """(B, 1, 28, 28) -> (B, 2w * 16): stem, one more strided conv to 7x7, adaptive pooling to 4x4."""
 
     def __init__(self, width: int):
@@ -198,30 +198,12 @@ class ImageEncoder(nn.Module):
         return pool_flatten(self.down(self.stem(image)))           # -> (B, 2w * 16)
 
 
-class AudioEncoder(nn.Module):
-    """(B, frames, 13) -> (B, 2w): 1-D convolutions over time, max over time.
-
-    Max pooling over time finds the few frames that carry the word wherever they are.
-    """
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv1d(N_MFCC, 2 * width, 5, padding=2), nn.BatchNorm1d(2 * width), nn.ReLU(inplace=True),
-            nn.Conv1d(2 * width, 2 * width, 5, padding=2), nn.BatchNorm1d(2 * width), nn.ReLU(inplace=True))
-        self.out_features = 2 * width
-
-    def forward(self, audio):
-        x = self.layers(audio.transpose(1, 2))        # (B, frames, 13) -> (B, 2w, frames)
-        return x.amax(dim=2)                           # -> (B, 2w)
-
-
 # --- the five variants ------------------------------------------------------------------------
 
 class ImageOnly(nn.Module):
     def __init__(self, width: int = WIDTH):
         super().__init__()
-        self.encoder = ImageEncoder(width)
+        self.encoder = DigitImageEncoder(width)
         self.head = nn.Linear(self.encoder.out_features, N_CLASSES)
 
     def forward(self, image, audio):
@@ -231,7 +213,7 @@ class ImageOnly(nn.Module):
 class AudioOnly(nn.Module):
     def __init__(self, width: int = WIDTH):
         super().__init__()
-        self.encoder = AudioEncoder(width)
+        self.encoder = FrameEncoder(N_MFCC, 2 * width)
         self.head = nn.Linear(self.encoder.out_features, N_CLASSES)
 
     def forward(self, image, audio):
@@ -253,7 +235,7 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, width: int = WIDTH, hidden: int | None = None):
         super().__init__()
-        self.image, self.audio = ImageEncoder(width), AudioEncoder(width)
+        self.image, self.audio = DigitImageEncoder(width), FrameEncoder(N_MFCC, 2 * width)
         joint = self.image.out_features + self.audio.out_features
         if hidden is None:
             encoders = n_parameters(self.image) + n_parameters(self.audio)
@@ -296,7 +278,7 @@ class DeconvFusion(nn.Module):
     def __init__(self, width: int = WIDTH):
         super().__init__()
         self.image = ImageStem(width)
-        self.audio = AudioEncoder(width)
+        self.audio = FrameEncoder(N_MFCC, 2 * width)
         self.to_grid = nn.Sequential(
             DeconvBlock(2 * width, width, 7, 7, bn_momentum=FORMULA_BN_MOMENTUM),  # (B, 2w, 1, 1) -> (B, w, 7, 7)
             DeconvBlock(width, width, 4, 2, bn_momentum=FORMULA_BN_MOMENTUM))      # -> (B, w, 14, 14)

@@ -15,17 +15,15 @@ contrastive loss):
 6. tags from the joint space: :func:`tag_probabilities`.
 
 Everything runs offline: ImageNet weights and ``bert-base-uncased`` are used when they are in
-torch's or Hugging Face's cache, or downloaded when ``MMLEARN_ONLINE=1`` (see
-:func:`mmlearn.data.online`); otherwise one line says so and a randomly initialised ResNet18 /
-the bundled all-MiniLM-L6-v2 take their place.
+torch's or Hugging Face's cache, or downloaded when ``MMLEARN_ONLINE=1``
+(:mod:`mmlearn.data.pretrained` fetches them); otherwise one line says so and a randomly
+initialised ResNet18 / the bundled all-MiniLM-L6-v2 take their place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,14 +33,12 @@ from torch import nn
 from mmlearn import training
 from mmlearn.blocks import (CrossAttention, LogitScale, ProjectionHead, attention, contrastive_loss,
                             similarity)
-from mmlearn.data import (NETWORK_TIMEOUT_S, ONLINE_VARIABLE, DataError, download_file, host_port,
-                          host_reachable, hub_offline, online, text_model_path)
+from mmlearn.data.pretrained import imagenet_resnet18_state, text_backbone
 from mmlearn.inputs import check_array, to_float
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STEMS = ("imagenet", "small")
-TEXT_MODELS = ("auto", "minilm", "bert-base-uncased")
 
 
 # --- 1. inputs -------------------------------------------------------------------------------
@@ -66,37 +62,6 @@ def image_tensor(images, image_size: int = 64) -> torch.Tensor:
 
 # --- 2. towers -------------------------------------------------------------------------------
 
-def _imagenet_resnet18_state(verbose: bool):
-    """ImageNet weights of ResNet18 from torch's cache or, with ``MMLEARN_ONLINE=1``, downloaded
-    into it (45 MB, checked against the hash in the file's name); ``None`` when neither works."""
-    from torchvision.models import ResNet18_Weights
-
-    weights = ResNet18_Weights.IMAGENET1K_V1
-    name = Path(weights.url).name                        # resnet18-f37072fd.pth
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    host = host_port(weights.url)[0]
-    reason = None
-    if not cached.exists():
-        if not online():
-            reason = f"not in torch's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches them, 45 MB"
-        elif not host_reachable(weights.url):
-            reason = f"not in torch's cache, and {host} could not be reached within {NETWORK_TIMEOUT_S:g} s"
-        else:
-            try:
-                download_file(weights.url, cached, name.split("-")[-1].split(".")[0],
-                               "ResNet18 checkpoint")
-            except (OSError, DataError) as err:
-                reason = f"the download from {host} failed: {type(err).__name__}"
-    if reason is None:
-        try:
-            return weights.get_state_dict(progress=False)   # reads the cached file, no network
-        except (OSError, RuntimeError, EOFError) as err:
-            reason = f"the copy in torch's cache could not be read ({type(err).__name__}): delete it"
-    if verbose:
-        print(f"ImageNet ResNet18 weights unavailable ({reason}); training ResNet18 from scratch.")
-    return None
-
-
 class ImageEncoder(nn.Module):
     """ResNet18 -> region features -> projection into the joint space.
 
@@ -119,7 +84,7 @@ class ImageEncoder(nn.Module):
             raise ValueError(f"unknown stem {stem!r}; expected one of {', '.join(STEMS)}")
         self.image_size, self.stem = image_size, stem
         net = torchvision.models.resnet18()
-        state = _imagenet_resnet18_state(verbose) if pretrained is not False else None
+        state = imagenet_resnet18_state(verbose) if pretrained is not False else None
         if pretrained is True and state is None:
             raise RuntimeError("pretrained=True, but ImageNet ResNet18 weights cannot be had here")
         self.pretrained = state is not None
@@ -142,50 +107,6 @@ class ImageEncoder(nn.Module):
         return self.regions(images).mean(dim=1)  # (B, R, D) -> (B, D)
 
 
-def _load_text_backbone(name: str, verbose: bool):
-    """(tokenizer, model, resolved name) for a BERT-family encoder.
-
-    ``bert-base-uncased`` comes from Hugging Face's cache; with ``MMLEARN_ONLINE=1`` and the hub
-    answering within seconds it may also be downloaded. Offline nothing connects
-    (``local_files_only``).
-    """
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # its per-run timings would only clutter the output
-
-    if name not in TEXT_MODELS:
-        raise ValueError(f"unknown text model {name!r}; expected one of {', '.join(TEXT_MODELS)}")
-    if name in ("auto", "bert-base-uncased"):
-        hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        may_download = online() and host_reachable(hub)
-        try:
-            with hub_offline(not may_download):
-                model = AutoModel.from_pretrained("bert-base-uncased", local_files_only=not may_download)
-                tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased",
-                                                          local_files_only=not may_download)
-            # from an incomplete cache, transformers can hand back a tokenizer with a 5-word vocabulary
-            if len(tokenizer) != model.config.vocab_size:
-                raise OSError(f"the cached bert-base-uncased tokenizer has {len(tokenizer)} tokens, "
-                              f"its model {model.config.vocab_size}")
-            return tokenizer, model, "bert-base-uncased"
-        except OSError as err:
-            if name == "bert-base-uncased":
-                raise
-            if verbose:
-                if not online():
-                    why = f"not in Hugging Face's cache, and downloads are off: {ONLINE_VARIABLE}=1 fetches it, 440 MB"
-                elif not may_download:
-                    why = (f"not in Hugging Face's cache, and {host_port(hub)[0]} could not be reached "
-                           f"within {NETWORK_TIMEOUT_S:g} s")
-                else:
-                    why = f"loading it failed: {type(err).__name__}"
-                print(f"bert-base-uncased unavailable ({why}); using the bundled all-MiniLM-L6-v2, "
-                      f"a 6-layer BERT.")
-    path = text_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path), "minilm"
-
-
 class TextEncoder(nn.Module):
     """A BERT-family transformer -> mean of its token states over real tokens -> projection.
 
@@ -196,7 +117,7 @@ class TextEncoder(nn.Module):
     def __init__(self, embed_dim: int = 128, model: str = "auto", freeze: bool = True,
                  max_length: int = 32, verbose: bool = True):
         super().__init__()
-        self.tokenizer, self.backbone, self.model_name = _load_text_backbone(model, verbose)
+        self.tokenizer, self.backbone, self.model_name = text_backbone(model, verbose)
         self.max_length, self.frozen = max_length, freeze
         self.feature_dim = self.backbone.config.hidden_size
         self.backbone.requires_grad_(not freeze)
@@ -233,12 +154,9 @@ class TextEncoder(nn.Module):
     @torch.no_grad()
     def pooled_features(self, captions, batch_size: int = 128) -> torch.Tensor:
         """Pooled transformer features (N, H) of a list of captions, in eval mode."""
-        was_training = self.training
-        self.eval()
-        tokens = self.tokenize(captions)
-        out = torch.cat([self.pooled(tokens["input_ids"][i:i + batch_size],
-                                     tokens["attention_mask"][i:i + batch_size])
-                         for i in range(0, len(tokens["input_ids"]), batch_size)])
+        tokens, was_training = self.tokenize(captions), self.training
+        out = training.predict(self, tokens["input_ids"], tokens["attention_mask"], batch_size=batch_size,
+                               forward=self.pooled)
         self.train(was_training)
         return out
 
@@ -323,6 +241,7 @@ class Config:
 
 
 IMAGE_TEXT = Config(embed_dim=128, image_size=32, stem="small")  # II.4 and II.7, on 32 px pictures
+BUNDLED_TEXT = Config(text_model="minilm")  # the scaling appendix: the same text tower on every machine
 
 
 def build(config: Config, verbose: bool = True) -> DualEncoder:

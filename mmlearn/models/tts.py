@@ -4,7 +4,7 @@ The network is Part I's decoder turned sideways: where the image decoder doubles
 height and width with transposed convolutions (反卷积), :class:`TextToMel` doubles a sequence's
 length twice, so each character becomes :data:`FRAMES_PER_CHAR` mel frames (23 ms each). It is
 trained on eSpeak NG's speech of single English words, a teacher it can at best imitate; its
-spectrograms go back to sound with :func:`mmlearn.audio.griffin_lim`, no neural vocoder.
+spectrograms go back to sound with :func:`mmlearn.models.audio.griffin_lim`, no neural vocoder.
 
 A fixed number of frames per character is the crudest alignment there is: eSpeak's spectrogram
 of each word is stretched or squeezed in time to ``len(word) * FRAMES_PER_CHAR`` frames, and
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmlearn import audio
+from mmlearn.models import audio
 from mmlearn.operators import same_padding
 
 CHARS = "abcdefghijklmnopqrstuvwxyz'"   # id 0 is padding, so character i has id i + 1
@@ -157,13 +157,30 @@ class TextToMel(nn.Module):
     def forward(self, ids: torch.Tensor, voice: torch.Tensor) -> torch.Tensor:
         if ids.ndim != 2 or ids.dtype != torch.int64:
             raise ValueError(f"expected int64 character ids of shape (batch, letters), got "
-                             f"{tuple(ids.shape)} {ids.dtype}; make them with mmlearn.tts.encode")
+                             f"{tuple(ids.shape)} {ids.dtype}; make them with mmlearn.models.tts.encode")
         if voice.shape != ids.shape[:1] or int(voice.max()) >= self.n_voices or int(voice.min()) < 0:
             raise ValueError(f"expected one voice index in 0..{self.n_voices - 1} per word")
         h = self.chars(ids) + self.voice(voice)[:, None]       # (B, L, width)
         h = self.context(h.transpose(1, 2))                    # (B, width, L)
         h = self.upsample(h)                                   # (B, width, L) -> (B, width/2, 4L)
         return torch.sigmoid(self.out(h)).transpose(1, 2)      # (B, 4L, 128)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The text-to-mel network: how many voices it speaks in, and its width."""
+
+    n_voices: int = 1
+    width: int = 192
+
+
+VOICES = ("en-us", "en")                 # the eSpeak NG voices chapter II.5e learns from
+TWO_VOICES = Config(n_voices=len(VOICES))  # chapter II.5e's network
+
+
+def build(config: Config) -> TextToMel:
+    """A fresh text-to-mel network."""
+    return TextToMel(config.n_voices, config.width)
 
 
 def mel_loss(model: nn.Module, batch) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Part I's two networks in TensorFlow/Keras: the article's ``ArticleNet`` and the formula's ``FormulaNet``.
 
-The same two networks as :mod:`mmlearn.deconv`, under the same names and with the same
+The same two networks as :mod:`mmlearn.models.deconv`, under the same names and with the same
 leading arguments (see there for why there are two), and the functions that move trained
 weights between the twins (:func:`keras_to_torch`, :func:`torch_to_keras`,
 :func:`max_logit_difference`):
@@ -33,7 +33,7 @@ kernels are only permuted, never flipped (a test checks that flipping would brea
 The Dense rows must be reordered, because Flatten walks a channels-last map in (h, w, c)
 order and a channels-first map in (c, h, w) order.
 
-Importing this module imports TensorFlow; :mod:`mmlearn.deconv` does not.
+Importing this module imports TensorFlow; :mod:`mmlearn.models.deconv` does not.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from torch import nn
 
 from mmlearn.blocks import ARTICLE_BN_MOMENTUM, FORMULA_BN_MOMENTUM
 from mmlearn.config import batch_that_fits as batch_that_fits_memory, configure_tensorflow
-from mmlearn.deconv import ARTICLE, FORMULA, Config  # the twins share their configurations
+from mmlearn.models.deconv import ARTICLE, FORMULA, Config  # the twins share their configurations
 from mmlearn.inputs import check_array, check_image_size as _check_image_size, float_images
 from mmlearn.operators import check_n_classes, check_widths, same_padding
 
@@ -175,7 +175,7 @@ def FormulaNet(in_channels: int = 3, n_classes: int = 10, widths=(32, 64, 128), 
 # --- building, counting, timing --------------------------------------------------------------------
 
 def build(config: Config) -> keras.Model:
-    """The Keras twin of what :func:`mmlearn.deconv.build` makes of ``config``."""
+    """The Keras twin of what :func:`mmlearn.models.deconv.build` makes of ``config``."""
     if config.network == "article":
         return ArticleNet(config.in_channels, config.n_classes, config.image_size, config.widths, config.head)
     return FormulaNet(config.in_channels, config.n_classes, config.widths, config.up_widths, config.pool_size,
@@ -268,7 +268,7 @@ _PAIRS = ((layers.Conv2DTranspose, nn.ConvTranspose2d),   # before Conv2D: it su
 def _paired_layers(keras_model: keras.Model, torch_model: nn.Module):
     """[(keras_layer, torch_module, flatten_hwc or None)] in model order, after checking they match."""
     if not isinstance(keras_model, keras.Model) or not isinstance(torch_model, nn.Module):
-        raise TypeError(f"expected a Keras model and a PyTorch module from mmlearn.deconv_keras / "
+        raise TypeError(f"expected a Keras model and a PyTorch module from mmlearn.models.deconv_keras / "
                         f"deconv, got {type(keras_model).__name__} and {type(torch_model).__name__}")
     k_layers, flat = [], None
     for layer in keras_model.layers:
@@ -357,7 +357,7 @@ def max_logit_difference(keras_model: keras.Model, torch_model: nn.Module, image
     ``images``: float32 (N, H, W, C) channels last in [0, 1], as ``deconv_keras.prepare_images`` gives.
     """
     x = check_array(np.asarray(images), channels=None, dtypes=("float32",),
-                    prepare="mmlearn.deconv_keras.prepare_images(x)")
+                    prepare="mmlearn.models.deconv_keras.prepare_images(x)")
     keras_logits = np.asarray(keras_model(x, training=False))
     torch_model.eval()
     with torch.no_grad():

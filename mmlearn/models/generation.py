@@ -41,8 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlearn.blocks import FORMULA_BN_MOMENTUM, ConvBlock, DeconvBlock
+from mmlearn.data.shapes import COLORS, PALETTE, SHAPES
 from mmlearn.inputs import check_array, to_float, to_uint8
-from mmlearn.shapes import COLORS, PALETTE, SHAPES
+from mmlearn.training import predict
 
 IMAGE_SIZE = 32
 
@@ -169,11 +170,6 @@ class PixelRegressor(nn.Module):
         c = self.condition(text)
         return self.decoder(c, c.new_zeros(len(c), 0))
 
-    def loss(self, batch) -> torch.Tensor:
-        """Mean squared error between the drawing and the real picture of the same caption."""
-        images, text = batch
-        return F.mse_loss(self(text), image_batch(images))
-
     @torch.no_grad()
     def generate(self, text, seed: int = 0) -> np.ndarray:
         """uint8 (N, 32, 32, 3) pictures of the captions whose text features (N, text_dim) are
@@ -198,33 +194,22 @@ class ConditionalVAE(nn.Module):
         self.encoder = Encoder(cond_dim, z_dim, width // 2)
         self.decoder = Decoder(cond_dim, z_dim, width)
 
+    def posterior(self, x: torch.Tensor, text: torch.Tensor):
+        """Mean and log-variance of q(z | picture, caption), (B, z_dim) each."""
+        return self.encoder(x, self.condition(text))
+
     def forward(self, x: torch.Tensor, text: torch.Tensor):
         c = self.condition(text)
         mean, log_var = self.encoder(x, c)
         z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
         return self.decoder(c, z), mean, log_var
 
-    def loss(self, batch) -> torch.Tensor:
-        """Negative evidence lower bound per picture: binary cross-entropy summed over pixels
-        plus ``beta`` times KL(q(z | x, caption) || N(0, I))."""
-        images, text = batch
-        x = image_batch(images)
-        recon, mean, log_var = self(x, text)
-        reconstruction = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
-        kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum() / len(x)
-        return reconstruction + self.beta * kl
-
-    @torch.no_grad()
     def codes(self, images, text, batch_size: int = 500) -> torch.Tensor:
         """Posterior means (N, z_dim) of real uint8 (N, 32, 32, 3) pictures and their captions'
         text features (N, text_dim)."""
-        self.eval()
         text = check_text(text, self.condition.text_dim, pictures=images)
-        device = next(self.parameters()).device
-        means = [self.encoder(image_batch(images[i:i + batch_size]).to(device),
-                              self.condition(text[i:i + batch_size].to(device)))[0]
-                 for i in range(0, len(images), batch_size)]
-        return torch.cat(means).cpu()
+        means, _ = predict(self, image_batch(images), text, batch_size=batch_size, forward=self.posterior)
+        return means
 
     @torch.no_grad()
     def generate(self, text, z: torch.Tensor | None = None, seed: int = 0) -> np.ndarray:
@@ -264,21 +249,11 @@ class ShapeClassifier(nn.Module):
         h = self.features(x)
         return self.color(h), self.shape(h)
 
-    def loss(self, batch) -> torch.Tensor:
-        images, color, shape = batch
-        color_logits, shape_logits = self(image_batch(images))
-        return F.cross_entropy(color_logits, color) + F.cross_entropy(shape_logits, shape)
-
-    @torch.no_grad()
     def read(self, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
         """Colour and shape indices, int64 (N,) each, that this classifier reads off uint8
         (N, 32, 32, 3) pictures."""
-        self.eval()
-        device = next(self.parameters()).device
-        preds = [self(image_batch(images[i:i + batch_size]).to(device))
-                 for i in range(0, len(images), batch_size)]
-        return (torch.cat([c.argmax(1) for c, _ in preds]).cpu().numpy(),
-                torch.cat([s.argmax(1) for _, s in preds]).cpu().numpy())
+        color_logits, shape_logits = predict(self, image_batch(images), batch_size=batch_size)
+        return color_logits.argmax(1).numpy(), shape_logits.argmax(1).numpy()
 
 
 MIN_CONTRAST = 0.1  # RGB distance (0..sqrt 3) below which a picture shows no shape at all
@@ -381,9 +356,31 @@ def pixel_distances(a, b, batch_size: int = 1000) -> torch.Tensor:
     return torch.cat(rows) / fa.shape[1] ** 0.5
 
 
-def loss_fn(model: nn.Module, batch) -> torch.Tensor:
-    """For ``training.fit``: every model of this module knows its own loss."""
-    return model.loss(batch)
+# --- the losses, one per model, for training.fit -------------------------------------------------
+
+def regression_loss(model: PixelRegressor, batch) -> torch.Tensor:
+    """(uint8 pictures, caption features) batches: mean squared error between the drawing and the
+    real picture of the same caption."""
+    images, text = batch
+    return F.mse_loss(model(text), image_batch(images))
+
+
+def elbo_loss(model: ConditionalVAE, batch) -> torch.Tensor:
+    """(uint8 pictures, caption features) batches: the negative evidence lower bound per picture,
+    binary cross-entropy summed over pixels plus ``beta`` times KL(q(z | x, caption) || N(0, I))."""
+    images, text = batch
+    x = image_batch(images)
+    recon, mean, log_var = model(x, text)
+    reconstruction = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
+    kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum() / len(x)
+    return reconstruction + getattr(model, "module", model).beta * kl   # .module: under torchrun
+
+
+def judge_loss(model: ShapeClassifier, batch) -> torch.Tensor:
+    """(uint8 pictures, colour, shape) batches: the two heads' cross-entropies, added."""
+    images, color, shape = batch
+    color_logits, shape_logits = model(image_batch(images))
+    return F.cross_entropy(color_logits, color) + F.cross_entropy(shape_logits, shape)
 
 
 # --- the builder -----------------------------------------------------------------------------

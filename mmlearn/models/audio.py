@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlearn.blocks import LogitScale, contrastive_loss
+from mmlearn.blocks import FrameEncoder, LogitScale, contrastive_loss
 
 SYNTH_RATE = 22_050
 ASR_RATE = 16_000
@@ -49,7 +49,7 @@ def as_waveform(waveform, sample_rate: int, expected_rate: int | None = None) ->
         raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
     if expected_rate is not None and sample_rate != expected_rate:
         raise ValueError(f"expected audio sampled at {expected_rate} Hz, got {sample_rate} Hz: "
-                         f"convert it with mmlearn.audio.resample(waveform, {sample_rate}, "
+                         f"convert it with mmlearn.models.audio.resample(waveform, {sample_rate}, "
                          f"{expected_rate})")
     x = np.asarray(waveform)
     if x.ndim == 2 and 1 in x.shape:
@@ -314,7 +314,7 @@ def griffin_lim(log_mel_db, n_iter: int = 32, seed: int = 0) -> tuple[np.ndarray
     db = np.asarray(log_mel_db, dtype=np.float64)
     if db.ndim != 2 or db.shape[1] != N_MELS or len(db) < 2:
         raise ValueError(f"expected a log-mel spectrogram of shape (frames >= 2, {N_MELS}) in dB, "
-                         f"got {db.shape}; make one with mmlearn.audio.log_mel")
+                         f"got {db.shape}; make one with mmlearn.models.audio.log_mel")
     power = np.maximum(np.linalg.pinv(mel_filterbank()) @ (10.0 ** (db.T / 10.0)), 0.0)
     magnitude = torch.from_numpy(np.sqrt(power))                     # (1025, frames)
     window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
@@ -335,29 +335,23 @@ class MFCCEncoder(nn.Module):
     """(B, frames, 13) zero-padded MFCC sequences -> (B, out_dim) vectors.
 
     The FSDD coefficients differ in scale by two orders of magnitude (c0 around -300, the
-    others near 0), so a BatchNorm first puts them on one scale. Two 1-D convolutions over time
-    see about 90 ms of context each; a max over time makes the result independent of where in
-    the padded window the word lies.
+    others near 0), so the shared :class:`~mmlearn.blocks.FrameEncoder` puts them on one scale
+    before its two 1-D convolutions over time and its max over time; a linear layer maps the
+    result to ``out_dim``.
     """
 
     def __init__(self, out_dim: int = 128, n_mfcc: int = N_MFCC, width: int = 128):
         super().__init__()
         self.n_mfcc = n_mfcc
-        self.norm = nn.BatchNorm1d(n_mfcc)
-        self.convs = nn.Sequential(
-            nn.Conv1d(n_mfcc, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
-            nn.Conv1d(width, width, kernel_size=5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
-        )
-        self.out = nn.Linear(width, out_dim)
+        self.frames = FrameEncoder(n_mfcc, width, normalize_input=True)   # (B, T, 13) -> (B, width)
+        self.out = nn.Linear(width, out_dim)                                 # -> (B, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.n_mfcc:
             raise ValueError(f"expected MFCCs of shape (batch, frames, {self.n_mfcc}), got "
                              f"{tuple(x.shape)}; pad variable-length sequences with "
                              "mmlearn.data.pad_sequences")
-        h = self.norm(x.transpose(1, 2))   # (B, T, 13) -> (B, 13, T)
-        h = self.convs(h)                  # (B, 13, T) -> (B, width, T)
-        return self.out(h.amax(dim=2))     # (B, width, T) -> (B, out_dim)
+        return self.out(self.frames(x))
 
 
 # --- voice commands: spoken digits and digit images in one space ------------------------------
@@ -486,7 +480,7 @@ class DigitBoard:
 
     def apply(self, action: tuple[str, int | None] | None) -> list[int]:
         if action is not None and action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}; expected one of mmlearn.audio.ACTIONS "
+            raise ValueError(f"unknown action {action!r}; expected one of mmlearn.models.audio.ACTIONS "
                              "or None")
         if action is None:
             return list(self.digits)
@@ -504,7 +498,7 @@ def spoken_commands(voices, words_per_minute=(160,), frames: int = 64, features=
     """Every command phrase in every voice and rate, as zero-padded features.
 
     ``features(waveform, rate)`` gives (frames, 13) per utterance, :func:`mfcc` by default
-    (``mmlearn.speech.features`` normalises them per utterance). Returns (features float32
+    (``mmlearn.models.speech.features`` normalises them per utterance). Returns (features float32
     (N, ``frames``, 13), action index int64 (N,) into :data:`ACTIONS`, phrase texts, voice of
     each row).
     """
