@@ -10,6 +10,8 @@
   families need moves to ``blocks.py``.
 * A Keras twin is ``X_keras.py`` beside ``X.py``: a name defined in both takes the same
   required parameters, and the optional parameters they share come in the same order.
+* Tests mirror the layout: ``tests/models/test_X.py`` tests ``mmlearn/models/X.py``, and the data
+  sets' tests are in ``tests/data/``.
 * A module whose models the chapters train builds them one way: a frozen dataclass ``Config``,
   ``build(config)``, and the chapters' configurations as upper-case module constants
   (``deconv.FORMULA``), which the chapters and ``bench/cases.py`` both build.
@@ -98,6 +100,14 @@ def test_the_rules_see_imports():  # the checker itself: known imports are found
     assert "models.crossmodal" in imported_modules("models.tagging")
     assert "data.easy_vqa" in imported_modules("data.shapes")
     assert "models.audio" in imported_modules("models.speech")     # from mmlearn.models import audio
+
+
+def test_tests_mirror_the_layout():
+    tests = Path(__file__).parent
+    model_tests = {p.stem.removeprefix("test_") for p in (tests / "models").glob("test_*.py")}
+    assert model_tests == {m.removeprefix("models.") for m in FAMILY_OF}, (
+        "each model module X has its tests in tests/models/test_X.py, and only those live there")
+    assert (tests / "data" / "test_data.py").exists() and (tests / "data" / "test_shapes.py").exists()
 
 
 TWINS = sorted(m.removesuffix("_keras") for m in modules() if m.endswith("_keras"))
