@@ -158,18 +158,33 @@ def notebook_paths(notebooks) -> list[str]:
                                      if ".ipynb_checkpoints" not in p.parts)
 
 
-def path_rules() -> list[tuple[re.Pattern, str]]:
-    """The sanitiser's "path: ..." rules (tests/nbval_sanitize.cfg): folders of this machine."""
+def sanitizer_rules(kind: str) -> list[tuple[re.Pattern, str]]:
+    """The sanitiser's rules of one kind (tests/nbval_sanitize.cfg): "path" (folders of this
+    machine) or "drop" (notices of its environment, removed from stderr outputs)."""
     config = configparser.ConfigParser(interpolation=None)
     config.read(SANITIZE)
     return [(re.compile(config[name]["regex"]), config[name]["replace"])
-            for name in config.sections() if name.startswith("path:")]
+            for name in config.sections() if name.startswith(f"{kind}:")]
 
 
 def scrub_outputs(notebook: Path) -> None:
     """Rewrite the machine's folders in a notebook's stored outputs (tracebacks, warnings) the
-    way nbval's sanitiser sees them, so the stored page names no path of the machine that ran it."""
-    rules = path_rules()
+    way nbval's sanitiser sees them, so the stored page names no path of the machine that ran it,
+    and drop the notices of its environment from stderr (an output left empty goes)."""
+    rules, drops = sanitizer_rules("path"), sanitizer_rules("drop")
+
+    def without_notices(outputs):
+        kept = []
+        for output in outputs:
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
+                for pattern, _ in drops:
+                    text = pattern.sub("", text)
+                if not text:
+                    continue
+                output = {**output, "text": text}
+            kept.append(output)
+        return kept
 
     def clean(value):
         if isinstance(value, str):
@@ -185,7 +200,7 @@ def scrub_outputs(notebook: Path) -> None:
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         if "outputs" in cell:
-            cell["outputs"] = clean(cell["outputs"])
+            cell["outputs"] = clean(without_notices(cell["outputs"]))
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

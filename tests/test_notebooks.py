@@ -84,3 +84,21 @@ def test_no_stored_output_names_a_folder_of_the_machine_that_ran_it(path):
             assert not found, (f"cell {i} stores a path of the machine that ran it ({found.group(0)!r}...): "
                                f"re-run `python3 tasks.py execute {path.relative_to(ROOT)}`, which folds "
                                "such paths by the 'path:' rules of tests/nbval_sanitize.cfg")
+
+
+def test_nbval_compares_outputs_without_the_environment_notices():
+    """conftest.py removes the sanitiser's "drop: ..." notices before nbval compares a cell: a
+    stderr holding only TensorFlow's no-driver notice counts as no output at all."""
+    from nbformat import v4
+    from nbval import plugin
+
+    notice = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+              "I0000 00:00:17.88 12161 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+              "GPU will not be used.\n")
+    outputs = [v4.new_output("stream", name="stderr", text=notice), v4.new_output("stream", name="stdout", text="2\n"),
+               v4.new_output("stream", name="stderr", text="E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory\n")]
+    kept = plugin.coalesce_streams(outputs)   # nbval merges a cell's stderr into its first stderr
+    assert [(o.name, o.text) for o in kept] == [("stderr", "E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory\n"),
+                                                ("stdout", "2\n")]
+    only_notice = [v4.new_output("stream", name="stderr", text=notice), v4.new_output("stream", name="stdout", text="2\n")]
+    assert [o.name for o in plugin.coalesce_streams(only_notice)] == ["stdout"]

@@ -135,3 +135,19 @@ def test_timing_keeps_the_timed_run_as_stored_outputs_only_with_store(monkeypatc
         assert outputs and "/home/ana" not in "".join(outputs[0]["text"])
     else:
         assert outputs == []
+
+
+def test_scrub_drops_the_environment_notices_from_stderr_and_keeps_the_rest(tmp_path):
+    notice = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+              "I0000 00:00:1796627330.437629   31607 cudart_stub.cc:31] Could not find cuda drivers on "
+              "your machine, GPU will not be used.\n")
+    outputs = [{"output_type": "stream", "name": "stderr", "text": [notice]},
+               {"output_type": "stream", "name": "stdout", "text": ["replicas in sync: 2\n"]},
+               {"output_type": "stream", "name": "stderr", "text": notice + "UserWarning: kept\n"}]
+    path = tmp_path / "page.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": outputs}], "metadata": {},
+                                "nbformat": 4, "nbformat_minor": 5}))
+    tasks.scrub_outputs(path)
+    kept = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert [(o["name"], "".join(o["text"])) for o in kept] == [("stdout", "replicas in sync: 2\n"),
+                                                               ("stderr", "UserWarning: kept\n")]
