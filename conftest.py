@@ -35,20 +35,15 @@ def _drop_environment_notices() -> None:
         from nbval import plugin
     except ImportError:      # nbval not installed: no notebooks to compare
         return
-    import configparser
-    import re
+    from tasks import drop_notices
 
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(Path(__file__).parent / "tests" / "nbval_sanitize.cfg")
-    drops = [re.compile(config[name]["regex"]) for name in config.sections() if name.startswith("drop:")]
     coalesce = plugin.coalesce_streams
 
     def coalesce_without_notices(outputs):
         kept = []
         for output in coalesce(outputs) or []:
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                for pattern in drops:
-                    output.text = pattern.sub("", output.text)
+                output.text = drop_notices(output.text)
                 if not output.text:
                     continue
             kept.append(output)

@@ -167,19 +167,25 @@ def sanitizer_rules(kind: str) -> list[tuple[re.Pattern, str]]:
             for name in config.sections() if name.startswith(f"{kind}:")]
 
 
+def drop_notices(text: str) -> str:
+    """``text`` (a stderr output) without the notices of the machine's environment that the
+    sanitiser's "drop: ..." rules list; conftest.py applies it before nbval compares a cell."""
+    for pattern, _ in sanitizer_rules("drop"):
+        text = pattern.sub("", text)
+    return text
+
+
 def scrub_outputs(notebook: Path) -> None:
     """Rewrite the machine's folders in a notebook's stored outputs (tracebacks, warnings) the
     way nbval's sanitiser sees them, so the stored page names no path of the machine that ran it,
     and drop the notices of its environment from stderr (an output left empty goes)."""
-    rules, drops = sanitizer_rules("path"), sanitizer_rules("drop")
+    rules = sanitizer_rules("path")
 
     def without_notices(outputs):
         kept = []
         for output in outputs:
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
-                for pattern, _ in drops:
-                    text = pattern.sub("", text)
+                text = drop_notices("".join(output["text"]))   # a str, or a list of lines
                 if not text:
                     continue
                 output = {**output, "text": text}

@@ -1,8 +1,9 @@
 """The layers and the loss that several chapters share, in PyTorch.
 
 One home for each building block; the chapters' models (:mod:`mmlearn.models.deconv`,
-:mod:`mmlearn.models.fusion`, :mod:`mmlearn.models.generation`, :mod:`mmlearn.models.crossmodal`, :mod:`mmlearn.models.audio`,
-:mod:`mmlearn.models.vqa`, ...) import them from here and never from each other.
+:mod:`mmlearn.models.fusion`, :mod:`mmlearn.models.generation`, :mod:`mmlearn.models.crossmodal`,
+:mod:`mmlearn.models.audio`, :mod:`mmlearn.models.vqa`, ...) import them from here and never from
+each other.
 :mod:`mmlearn.blocks_keras` is the Keras twin of the attention and contrastive parts, under the
 same names and with the same parameters in the same layout.
 

@@ -1,13 +1,13 @@
 """`import mmlearn` first makes any later import order of the frameworks safe."""
-import configparser
 import itertools
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from tasks import sanitizer_rules
 
 IMPORTS = {
     "tensorflow": "import tensorflow as tf; tf.constant(1.0)",
@@ -47,9 +47,7 @@ def test_tensorflow_is_quiet_from_start_up_to_a_seeded_fit():
 # applies, and says in two lines that it found none; on a machine with a GPU they are not printed.
 # The notice is listed once, in the sanitiser's "drop: ..." rules, which also keep it out of the
 # stored outputs and out of nbval's comparisons (a notebook's kernel may or may not forward it).
-_config = configparser.ConfigParser(interpolation=None)
-_config.read(Path(__file__).parent / "nbval_sanitize.cfg")
-NO_DRIVER = re.compile("|".join(_config[name]["regex"] for name in _config.sections() if name.startswith("drop:")))
+NO_DRIVER = re.compile("|".join(pattern.pattern for pattern, _ in sanitizer_rules("drop")))
 
 
 def test_only_the_missing_driver_notice_is_let_through():

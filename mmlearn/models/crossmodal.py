@@ -151,7 +151,6 @@ class TextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled(input_ids, attention_mask))    # (B, H) -> (B, D)
 
-    @torch.no_grad()
     def pooled_features(self, captions, batch_size: int = 128) -> torch.Tensor:
         """Pooled transformer features (N, H) of a list of captions, in eval mode."""
         tokens, was_training = self.tokenize(captions), self.training
